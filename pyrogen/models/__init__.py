@@ -1,0 +1,19 @@
+"""Generative models as PyroModules with ``model``/``guide`` pairs."""
+
+from pyrogen.models.likelihoods import (
+    Bernoulli,
+    ContinuousBernoulli,
+    Gaussian,
+    Likelihood,
+    get_likelihood,
+)
+from pyrogen.models.vae import VAE
+
+__all__ = [
+    "VAE",
+    "Bernoulli",
+    "ContinuousBernoulli",
+    "Gaussian",
+    "Likelihood",
+    "get_likelihood",
+]

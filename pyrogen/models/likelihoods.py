@@ -1,0 +1,118 @@
+r"""Observation models p(x | z) for the decoders: the decoder emits raw parameters per pixel.
+
+Each likelihood says how many raw parameters it needs per data value
+(``params_per_value``), builds the distribution from the decoder's output, checks that data
+lie in its support, and gives the mean used for plots.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+
+from pyrogen.validation import check_binary, check_unit_interval
+
+
+class Likelihood(abc.ABC):
+    """Base class: maps decoder outputs ``(..., P * C, H, W)`` or ``(..., P * D)`` to p(x|z)."""
+
+    name = "base"
+    params_per_value = 1
+
+    @abc.abstractmethod
+    def dist(self, params: torch.Tensor, event_dim: int) -> dist.TorchDistribution:
+        """p(x | z) with ``event_dim`` trailing event dimensions."""
+
+    @abc.abstractmethod
+    def mean(self, params: torch.Tensor, event_dim: int) -> torch.Tensor:
+        """E[x | z], shaped like the data."""
+
+    def check_support(self, x: torch.Tensor) -> None:
+        """Raises ``ValueError`` if ``x`` is outside the support (default: any real)."""
+
+
+class Bernoulli(Likelihood):
+    """Bernoulli pixels with logits from the decoder; data must be exactly 0 or 1."""
+
+    name = "bernoulli"
+
+    def dist(self, params: torch.Tensor, event_dim: int) -> dist.TorchDistribution:
+        return dist.Bernoulli(logits=params, validate_args=False).to_event(event_dim)
+
+    def mean(self, params: torch.Tensor, event_dim: int) -> torch.Tensor:
+        return torch.sigmoid(params)
+
+    def check_support(self, x: torch.Tensor) -> None:
+        check_binary(x)
+
+
+class ContinuousBernoulli(Likelihood):
+    r"""Continuous Bernoulli on [0, 1] (Loaiza-Ganem & Cunningham, 2019).
+
+    p(x | \lambda) = C(\lambda) \lambda^x (1 - \lambda)^{1 - x}, the properly normalized
+    version of the Bernoulli likelihood applied to grey levels.
+
+    References:
+        The continuous Bernoulli: fixing a pervasive error in variational autoencoders,
+        G. Loaiza-Ganem, J. P. Cunningham, 2019, eq. (7). https://arxiv.org/abs/1907.06845
+    """
+
+    name = "continuous_bernoulli"
+
+    def dist(self, params: torch.Tensor, event_dim: int) -> dist.TorchDistribution:
+        return dist.ContinuousBernoulli(logits=params, validate_args=False).to_event(event_dim)
+
+    def mean(self, params: torch.Tensor, event_dim: int) -> torch.Tensor:
+        return dist.ContinuousBernoulli(logits=params, validate_args=False).mean
+
+    def check_support(self, x: torch.Tensor) -> None:
+        check_unit_interval(x)
+
+
+class Gaussian(Likelihood):
+    r"""Gaussian with a learned per-value variance: the decoder emits (loc, raw scale).
+
+    scale = softplus(raw) + ``min_scale``; the floor keeps the density bounded on data with
+    constant pixels, where the maximum-likelihood variance would otherwise collapse to 0.
+    """
+
+    name = "gaussian"
+    params_per_value = 2
+
+    def __init__(self, min_scale: float = 1e-3):
+        self.min_scale = min_scale
+
+    def _split(self, params: torch.Tensor, event_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # The parameter axis is the first event axis: channels for images, features for vectors.
+        axis = params.dim() - event_dim
+        loc, raw = params.chunk(2, dim=axis)
+        return loc, F.softplus(raw) + self.min_scale
+
+    def dist(self, params: torch.Tensor, event_dim: int) -> dist.TorchDistribution:
+        loc, scale = self._split(params, event_dim)
+        return dist.Normal(loc, scale, validate_args=False).to_event(event_dim)
+
+    def mean(self, params: torch.Tensor, event_dim: int) -> torch.Tensor:
+        return self._split(params, event_dim)[0]
+
+
+LIKELIHOODS: dict[str, type[Likelihood]] = {
+    c.name: c for c in (Bernoulli, ContinuousBernoulli, Gaussian)
+}
+
+
+def get_likelihood(name: str | Likelihood) -> Likelihood:
+    """Returns a likelihood instance from its name (``bernoulli``, ``continuous_bernoulli``,
+    ``gaussian``) or passes an instance through."""
+    if isinstance(name, Likelihood):
+        return name
+    try:
+        return LIKELIHOODS[name]()
+    except KeyError:
+        raise ValueError(
+            f"unknown likelihood {name!r}; expected one of {sorted(LIKELIHOODS)}"
+        ) from None
+

@@ -1,0 +1,149 @@
+r"""Variational autoencoder (Kingma & Welling 2014; Rezende et al. 2014) in Pyro syntax.
+
+Generative model and amortized guide::
+
+    p(z) = N(0, I),   p(x | z) = likelihood(decoder(z)),
+    q(z | x) = N(mu(x), diag sigma(x)^2),
+
+trained by maximizing ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z)) <= log p(x).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyro
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from pyro.nn import PyroModule
+from torch import nn
+
+from pyrogen.models.likelihoods import Likelihood, get_likelihood
+from pyrogen.nn import MLP, ConvDecoder, ConvEncoder, activation
+from pyrogen.validation import check_finite, check_shape
+
+
+class VAE(PyroModule):
+    r"""Gaussian-latent VAE with an MLP or convolutional encoder and decoder.
+
+    Args:
+        x_shape: shape of one observation, e.g. ``(1, 28, 28)`` or ``(784,)``.
+        z_dim: number of latent dimensions.
+        hidden: hidden sizes of the MLP encoder and decoder (the decoder mirrors them).
+        likelihood: ``"bernoulli"`` (binary data), ``"continuous_bernoulli"`` (grey levels in
+            [0, 1]) or ``"gaussian"`` (learned per-pixel variance), or a
+            :class:`~pyrogen.models.likelihoods.Likelihood`.
+        arch: ``"mlp"`` or ``"conv"`` (images with sides divisible by 4).
+        act: activation name.
+        min_scale: floor added to the posterior standard deviation.
+
+    Example:
+        >>> import torch, pyro
+        >>> from pyrogen.models import VAE
+        >>> vae = VAE((1, 8, 8), z_dim=2, hidden=(16,))
+        >>> x = torch.zeros(5, 1, 8, 8)
+        >>> loc, scale = vae.encode(x)
+        >>> loc.shape, vae.sample(3).shape
+        (torch.Size([5, 2]), torch.Size([3, 1, 8, 8]))
+
+    References:
+        Auto-Encoding Variational Bayes, D. P. Kingma, M. Welling, 2014, eq. (10).
+        https://arxiv.org/abs/1312.6114
+    """
+
+    def __init__(
+        self,
+        x_shape: Sequence[int] | int = (1, 28, 28),
+        z_dim: int = 50,
+        hidden: Sequence[int] = (200, 200),
+        likelihood: str | Likelihood = "bernoulli",
+        arch: str = "mlp",
+        act: str = "tanh",
+        min_scale: float = 1e-4,
+    ):
+        super().__init__()
+        self.x_shape = (x_shape,) if isinstance(x_shape, int) else tuple(int(s) for s in x_shape)
+        self.z_dim = z_dim
+        self.likelihood = get_likelihood(likelihood)
+        self.min_scale = min_scale
+        self.arch = arch
+        x_dim = int(torch.Size(self.x_shape).numel())
+        p = self.likelihood.params_per_value
+        if arch == "mlp":
+            self.encoder_net: nn.Module = MLP(x_dim, tuple(hidden)[:-1], hidden[-1], act)
+            self.encoder_act = activation(act)
+            self.decoder_net: nn.Module = MLP(z_dim, tuple(reversed(hidden)), p * x_dim, act)
+            enc_out = hidden[-1]
+        elif arch == "conv":
+            enc_out = hidden[-1]
+            self.encoder_net = ConvEncoder(self.x_shape, enc_out, act=act)
+            self.encoder_act = activation(act)
+            self.decoder_net = ConvDecoder(z_dim, self.x_shape, p * self.x_shape[0], act=act)
+        else:
+            raise ValueError(f"unknown arch {arch!r}; expected 'mlp' or 'conv'")
+        self.loc_head = nn.Linear(enc_out, z_dim)
+        self.scale_head = nn.Linear(enc_out, z_dim)
+
+    # -- networks -------------------------------------------------------------------------
+    @property
+    def event_dim(self) -> int:
+        return len(self.x_shape)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Parameters of q(z | x): ``(B, *x_shape) -> ((B, z_dim), (B, z_dim))``."""
+        if self.arch == "mlp":
+            x = x.reshape(*x.shape[: x.dim() - self.event_dim], -1)
+        h = self.encoder_act(self.encoder_net(x))
+        return self.loc_head(h), F.softplus(self.scale_head(h)) + self.min_scale
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Raw likelihood parameters of p(x | z): ``(..., z_dim) -> (..., P * C, H, W)``."""
+        out = self.decoder_net(z)
+        if self.arch == "mlp":
+            p = self.likelihood.params_per_value
+            lead = self.x_shape[0] * p
+            out = out.reshape(*out.shape[:-1], lead, *self.x_shape[1:])
+        return out
+
+    # -- Pyro model and guide ---------------------------------------------------------------
+    def check_x(self, x: torch.Tensor) -> None:
+        """Shape always; finiteness and support when Pyro validation is enabled."""
+        check_shape(x, self.x_shape)
+        if pyro.poutine.util.is_validation_enabled():
+            check_finite(x)
+            self.likelihood.check_support(x)
+
+    def model(self, x: torch.Tensor | None = None) -> torch.Tensor:
+        if x is not None:
+            self.check_x(x)
+        batch = 1 if x is None else x.shape[0]
+        zeros = torch.zeros(self.z_dim, device=self.loc_head.weight.device)
+        with pyro.plate("data", batch):
+            z = pyro.sample("z", dist.Normal(zeros, 1.0).to_event(1))
+            params = self.decode(z)
+            return pyro.sample("x", self.likelihood.dist(params, self.event_dim), obs=x)
+
+    def guide(self, x: torch.Tensor | None = None) -> torch.Tensor:
+        if x is None:
+            raise ValueError("the guide q(z | x) needs observations x, got None")
+        self.check_x(x)
+        loc, scale = self.encode(x)
+        with pyro.plate("data", x.shape[0]):
+            return pyro.sample("z", dist.Normal(loc, scale).to_event(1))
+
+    # -- conveniences ------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, num_samples: int, mean: bool = False) -> torch.Tensor:
+        """Draws ``(num_samples, *x_shape)`` from p(x); ``mean=True`` gives E[x | z] instead."""
+        z = torch.randn(num_samples, self.z_dim, device=self.loc_head.weight.device)
+        params = self.decode(z)
+        if mean:
+            return self.likelihood.mean(params, self.event_dim)
+        return self.likelihood.dist(params, self.event_dim).sample()
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """E[x | z = mu(x)], shaped like ``x``."""
+        loc, _ = self.encode(x)
+        return self.likelihood.mean(self.decode(loc), self.event_dim)

@@ -1,0 +1,6 @@
+"""Neural-network building blocks shared by the models."""
+
+from pyrogen.nn.conv import ConvDecoder, ConvEncoder
+from pyrogen.nn.mlp import MLP, activation
+
+__all__ = ["MLP", "ConvDecoder", "ConvEncoder", "activation"]
