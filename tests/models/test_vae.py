@@ -29,8 +29,8 @@ def test_vae_site_names_and_plate():
     model_tr = pyro.poutine.trace(pyro.poutine.replay(vae.model, guide_tr)).get_trace(x)
     assert model_tr.nodes["x"]["is_observed"]
     assert model_tr.nodes["z"]["value"] is guide_tr.nodes["z"]["value"]
-    assert model_tr.nodes["data"]["type"] == "plate"
-    assert model_tr.nodes["data"]["value"].numel() == 3
+    frames = model_tr.nodes["x"]["cond_indep_stack"]
+    assert [(f.name, f.dim, f.size) for f in frames] == [("data", -1, 3)]
 
 
 def test_elbo_matches_hand_computation():
