@@ -160,6 +160,9 @@ def fetch(
                 break
             except ChecksumError as e:
                 bad.append(str(e))
+            except urllib.error.HTTPError as e:
+                e.close()
+                errors.append(f"{url}: HTTP {e.code} {e.reason}")
             except (urllib.error.URLError, OSError, ValueError) as e:
                 # ValueError: urllib rejects a malformed URL before any I/O.
                 errors.append(f"{url}: {getattr(e, 'reason', e)}")
