@@ -225,3 +225,40 @@ def test_environment_root_and_mirror_are_used_by_load(tmp_path, shared_data, mon
     monkeypatch.setenv("PYROGEN_DATA_MIRROR", str(mirror))
     assert len(load("mnist", "test")) == 10000
     assert (tmp_path / "env_root" / "mnist" / MNIST_TEST[0].name).is_file()
+
+
+def test_transfer_cut_short_leaves_no_file(tmp_path, shared_data):
+    """A server that announces the full length but closes half-way: nothing is saved."""
+
+    class Truncating(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            payload = (shared_data / self.path.lstrip("/")).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload[: len(payload) // 2])
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Truncating)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    root = tmp_path / "root"
+    try:
+        with pytest.raises(DatasetNotFoundError) as info:
+            load("mnist", "test", root=root, mirror=f"http://127.0.0.1:{httpd.server_address[1]}")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+    size = MNIST_TEST[0].size
+    assert f"transfer cut short: received {size // 2:,} of {size:,} bytes" in str(info.value)
+    assert not any((root / "mnist").iterdir())
+
+
+def test_unwritable_root_is_reported_as_such(tmp_path, monkeypatch):
+    monkeypatch.setattr(dl.os, "access", lambda path, mode: False)
+    with pytest.raises(PermissionError, match=f"cannot write downloads to {tmp_path / 'mnist'}"):
+        load("mnist", "test", root=tmp_path, mirror=str(tmp_path / "mirror"))
