@@ -67,7 +67,7 @@ def verify_file(path: Path, spec: FileSpec) -> None:
         )
 
 
-def download_file(url: str, dest: Path, spec: FileSpec, timeout: float = 60.0) -> None:
+def download_file(url: str, dest: Path, spec: FileSpec, timeout: float = 30.0) -> None:
     """Downloads ``url`` to ``dest`` if its sha256 is ``spec.sha256``.
 
     Raises:
@@ -167,10 +167,16 @@ def fetch(
             f"cannot write downloads to {folder}; pass root= or set {ROOT_ENV} to a writable "
             f"directory"
         )
+    # Sources that could not be reached at all are not tried again for the next files, so an
+    # offline machine fails after one timeout per source, not one per source and file.
+    unreachable: set[str] = set()
     for spec in specs:
         dest = folder / spec.name
         bad: list[str] = []
         for url in candidate_urls(info, spec, mirror):
+            source = url[: -len(spec.name)]
+            if source in unreachable:
+                continue
             try:
                 download_file(url, dest, spec)
                 break
@@ -179,10 +185,14 @@ def fetch(
             except urllib.error.HTTPError as e:
                 e.close()
                 errors.append(f"{url}: HTTP {e.code} {e.reason}")
-            except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as e:
+            except urllib.error.URLError as e:
+                if not url.startswith("file:"):  # a missing local file says nothing of the rest
+                    unreachable.add(source)
+                errors.append(f"{url}: {e.reason}")
+            except (OSError, ValueError, http.client.HTTPException) as e:
                 # ValueError: urllib rejects a malformed URL before any I/O; HTTPException: the
                 # connection broke mid-transfer (IncompleteRead).
-                errors.append(f"{url}: {getattr(e, 'reason', e)}")
+                errors.append(f"{url}: {e}")
         else:
             if bad:
                 raise ChecksumError("; ".join(bad))

@@ -87,17 +87,19 @@ def test_offline_error_lists_only_the_missing_files(tmp_path, shared_data):
 def test_unreachable_sources_give_the_offline_error_with_reasons(tmp_path, monkeypatch):
     tried: list[str] = []
 
-    def refuse(url, dest, spec, timeout=60.0):
+    def refuse(url, dest, spec, timeout=30.0):
         tried.append(url)
         raise urllib.error.URLError("network is unreachable")
 
     monkeypatch.setattr(dl, "download_file", refuse)
     with pytest.raises(DatasetNotFoundError, match="no source could be reached") as info:
         load("mnist", "test", root=tmp_path)
-    # every canonical source is tried for every file, in registry order
-    assert tried == [base + s.name for s in MNIST_TEST for base in DATASETS["mnist"].urls]
+    # every canonical source is tried once, in registry order; a source that cannot be reached
+    # is not tried again for the second file
+    assert tried == [base + MNIST_TEST[0].name for base in DATASETS["mnist"].urls]
     assert "network is unreachable" in str(info.value)
-    assert str(tmp_path / "mnist" / MNIST_TEST[0].name) in str(info.value)
+    for spec in MNIST_TEST:
+        assert str(tmp_path / "mnist" / spec.name) in str(info.value)
 
 
 def test_download_from_a_file_mirror(tmp_path, shared_data):
@@ -262,3 +264,13 @@ def test_unwritable_root_is_reported_as_such(tmp_path, monkeypatch):
     monkeypatch.setattr(dl.os, "access", lambda path, mode: False)
     with pytest.raises(PermissionError, match=f"cannot write downloads to {tmp_path / 'mnist'}"):
         load("mnist", "test", root=tmp_path, mirror=str(tmp_path / "mirror"))
+
+
+def test_file_mirror_missing_one_file_still_delivers_the_other(tmp_path, shared_data):
+    mirror = _mirror_of(shared_data, tmp_path / "mirror", "mnist", MNIST_TEST[1:])
+    root = tmp_path / "root"
+    with pytest.raises(DatasetNotFoundError) as info:
+        load("mnist", "test", root=root, mirror=mirror)
+    assert f"{MNIST_TEST[0].name}: [Errno 2]" in str(info.value)
+    assert MNIST_TEST[1].sha256 not in str(info.value)
+    assert sha256_file(root / "mnist" / MNIST_TEST[1].name) == MNIST_TEST[1].sha256
