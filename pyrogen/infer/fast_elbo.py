@@ -44,6 +44,7 @@ from pyro import poutine
 from pyro.infer import Trace_ELBO
 from pyro.poutine.util import prune_subsample_sites
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from pyrogen.models.likelihoods import Bernoulli
 from pyrogen.models.vae import VAE
@@ -121,6 +122,10 @@ class VAEObjective(nn.Module):
         num_particles: K, drawn at once (vectorized).
         analytic_kl: closed-form KL(q || p(z)) instead of the sampled log-ratio
             (``"elbo"`` only).
+        particle_chunk: evaluate at most this many particles at a time, recomputing each
+            chunk's activations in the backward pass (activation checkpointing): peak
+            memory scales with ``particle_chunk * B`` instead of ``K * B``, for the price of
+            a second forward pass; value and gradient are unchanged.
 
     Calling it with ``x`` ``(B, *x_shape)`` returns the 0-dim total loss (nats, summed over
     the batch; divide by B for the per-example loss). ``rows`` evaluates only the examples
@@ -129,7 +134,12 @@ class VAEObjective(nn.Module):
     """
 
     def __init__(
-        self, vae: nn.Module, kind: str = "elbo", num_particles: int = 1, analytic_kl: bool = False
+        self,
+        vae: nn.Module,
+        kind: str = "elbo",
+        num_particles: int = 1,
+        analytic_kl: bool = False,
+        particle_chunk: int | None = None,
     ):
         super().__init__()
         self.vae = _check_module(vae)
@@ -140,6 +150,9 @@ class VAEObjective(nn.Module):
         if analytic_kl and kind != "elbo":
             raise FastPathUnavailable("analytic_kl applies to the ELBO, not the IWAE bound")
         self.kind, self.num_particles, self.analytic_kl = kind, num_particles, analytic_kl
+        if particle_chunk is not None and particle_chunk < 1:
+            raise ValueError(f"particle_chunk must be >= 1 or None, got {particle_chunk}")
+        self.particle_chunk = particle_chunk
         self.checked = False
         # Replaced by a compiled version of itself by SVITrainer(compile=True).
         self.loss_fn = self.loss_from_noise
@@ -178,7 +191,16 @@ class VAEObjective(nn.Module):
 
     def loss_from_noise(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """The summed loss at given noise (the part worth compiling)."""
-        log_w = self.log_weights(x, eps)
+        chunk = self.particle_chunk
+        if chunk is None or self.num_particles <= chunk:
+            log_w = self.log_weights(x, eps)
+        else:
+            # eps is (K, B, D): only each chunk's inputs and its (k, B) output are kept.
+            parts = [
+                checkpoint(self.log_weights, x, e, use_reentrant=False)
+                for e in eps.split(chunk, dim=0)
+            ]
+            log_w = torch.cat(parts, 0)
         if self.num_particles == 1:
             return -log_w.sum()
         if self.kind == "iwae":
@@ -196,7 +218,12 @@ class VAEObjective(nn.Module):
         return self.loss_fn(x, eps)
 
 
-def fast_objective(module: nn.Module, loss: Any = None, analytic_kl: bool = False) -> VAEObjective:
+def fast_objective(
+    module: nn.Module,
+    loss: Any = None,
+    analytic_kl: bool = False,
+    particle_chunk: int | None = None,
+) -> VAEObjective:
     """The tracing-free objective equal to ``loss`` on ``module``, or
     :class:`FastPathUnavailable` saying why there is none.
 
@@ -205,4 +232,4 @@ def fast_objective(module: nn.Module, loss: Any = None, analytic_kl: bool = Fals
     particles draws K ``(B, D)`` buffers instead: the same estimator, other random numbers.
     """
     kind, k = _objective_kind(loss)
-    return VAEObjective(module, kind, k, analytic_kl)
+    return VAEObjective(module, kind, k, analytic_kl, particle_chunk)

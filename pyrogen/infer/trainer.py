@@ -94,6 +94,9 @@ class SVITrainer:
         fast: use the tracing-free objective when the model and loss allow it.
         analytic_kl: closed-form KL(q(z|x) || p(z)) in the ELBO (same expectation, lower
             variance; needs the fast path and raises when it is unavailable).
+        particle_chunk: with the fast path, evaluate at most this many particles at a time
+            (bounded memory for large K, one extra forward pass; see
+            :class:`~pyrogen.infer.fast_elbo.VAEObjective`).
         compile: ``torch.compile`` the fast objective and the optimizer step (pays for
             itself only on long runs; see ``benchmarks/results/svi_step.md``).
     """
@@ -107,6 +110,7 @@ class SVITrainer:
         *,
         fast: bool = True,
         analytic_kl: bool = False,
+        particle_chunk: int | None = None,
         compile: bool = False,
     ):
         for name in ("model", "guide"):
@@ -124,7 +128,9 @@ class SVITrainer:
         self._fast: VAEObjective | None = None
         if fast or analytic_kl:
             try:
-                self._fast = fast_objective(module, self.loss, analytic_kl=analytic_kl)
+                self._fast = fast_objective(
+                    module, self.loss, analytic_kl=analytic_kl, particle_chunk=particle_chunk
+                )
                 self.fast_reason = None
             except FastPathUnavailable as e:
                 if analytic_kl:

@@ -1,6 +1,7 @@
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from pyrogen.infer.fast_elbo import VAEObjective
 from pyrogen.metrics import log_likelihood
 from pyrogen.models import VAE
 
@@ -36,3 +37,24 @@ def test_is_memory_is_bounded_by_the_chunk_not_the_number_of_samples():
     # The largest tensor is one chunk's decoder output (chunk, batch, 1, 8, 8).
     assert small == many == 8 * 5 * 64
     assert bigger_chunk == 32 * 5 * 64
+
+
+def test_chunked_iwae_has_the_same_value_and_gradient_in_bounded_memory():
+    torch.manual_seed(0)
+    vae = VAE((1, 8, 8), z_dim=3, hidden=(16,)).double()
+    x = torch.rand(5, 1, 8, 8, dtype=torch.float64).bernoulli()
+    results = []
+    for chunk in (None, 4):
+        objective = VAEObjective(vae, kind="iwae", num_particles=20, particle_chunk=chunk)
+        vae.zero_grad()
+        torch.manual_seed(1)
+        with _LargestTensor() as mode:
+            loss = objective(x)
+            loss.backward()
+        grads = [p.grad.clone() for p in vae.parameters()]
+        results.append((loss.detach(), grads, mode.numel))
+    (v1, g1, n1), (v2, g2, n2) = results
+    assert torch.allclose(v1, v2, rtol=1e-12)
+    assert all(torch.allclose(a, b, rtol=1e-10, atol=1e-12) for a, b in zip(g1, g2))
+    # Largest tensors: the decoder output, (K, B, 1, 8, 8) whole vs (chunk, B, 1, 8, 8).
+    assert n1 == 20 * 5 * 64 and n2 == 4 * 5 * 64
