@@ -207,11 +207,16 @@ class VAEObjective(nn.Module):
             return -(torch.logsumexp(log_w, 0) - math.log(self.num_particles)).sum()
         return -log_w.sum() / self.num_particles
 
-    def forward(self, x: torch.Tensor, rows: slice | None = None) -> torch.Tensor:
+    def check(self, x: torch.Tensor) -> None:
+        """Once: the data's shape and the model's site structure (raises
+        :class:`FastPathUnavailable` when the structure is not the VAE's)."""
         if not self.checked:
             self.vae.check_x(x)
             check_structure(self.vae, x)
             self.checked = True
+
+    def forward(self, x: torch.Tensor, rows: slice | None = None) -> torch.Tensor:
+        self.check(x)
         eps = self.draw_noise(x.shape[0])
         if rows is not None:
             x, eps = x[rows], eps[..., rows, :]

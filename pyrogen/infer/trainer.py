@@ -138,6 +138,7 @@ class SVITrainer:
                 self.fast_reason = str(e)
         self._slow = _PyroObjective(module, self.loss)
         self._parallel: DataParallelObjective | None = None
+        self._ctx: Any = None
         self._compiled_step: Any = None
 
     @property
@@ -155,18 +156,26 @@ class SVITrainer:
     def distribute(self, ctx: DistContext) -> None:
         """Trains data-parallel from now on (called by :func:`~pyrogen.infer.fit` under
         torchrun, after the module was moved to ``ctx.device``)."""
+        self._ctx = ctx
         self._parallel = DataParallelObjective(self._objective_module(), ctx)
 
     def _objective_module(self) -> nn.Module:
         return self._fast if self._fast is not None else self._slow
 
+    def _check_fast(self, x: torch.Tensor) -> None:
+        """The fast path's one-time structure check; on failure, the Pyro path from now on."""
+        if self._fast is None or self._fast.checked:
+            return
+        try:
+            self._fast.check(x)
+        except FastPathUnavailable as e:
+            self.fast_reason, self._fast = str(e), None
+            if self._parallel is not None:
+                self._parallel = DataParallelObjective(self._slow, self._ctx)
+
     def _summed_loss(self, x: torch.Tensor) -> torch.Tensor:
-        if self._fast is not None:
-            try:
-                return self._fast(x)
-            except FastPathUnavailable as e:  # the one-time structure check failed
-                self.fast_reason, self._fast = str(e), None
-        return self._slow(x)
+        self._check_fast(x)
+        return self._objective_module()(x)
 
     def _objective(self, x: torch.Tensor) -> torch.Tensor:
         return self._summed_loss(x) / x.shape[0]
@@ -182,6 +191,7 @@ class SVITrainer:
         with pyro.settings.context(module_local_params=True):
             self._maybe_compile()
             self.optim.zero_grad(set_to_none=True)
+            self._check_fast(x)
             if self._parallel is not None:
                 surrogate, loss = self._parallel(x)
                 surrogate.backward()
