@@ -7,7 +7,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from pyrogen.infer import SVITrainer, fit
-from pyrogen.infer.distributed import shard
+from pyrogen.infer.distributed import shard, sharded_log_likelihood
 from pyrogen.models import VAE
 
 EPOCHS, BATCH = 3, 25  # 100 examples: 4 global batches per epoch, shards of 13 and 12
@@ -21,6 +21,11 @@ def _data():
 def _trainer(seed):
     torch.manual_seed(seed)
     return SVITrainer(VAE((1, 8, 8), z_dim=3, hidden=(16,)), lr=1e-2)
+
+
+def _row_sums(module, x, scale=1.0):
+    """A stand-in for log_likelihood with a known per-example answer."""
+    return scale * x.flatten(1).sum(1)
 
 
 def _worker(rank, world, port, out):
@@ -42,7 +47,10 @@ def _worker(rank, world, port, out):
                 device="cpu",
                 out=out,
             )
-        torch.save({"params": trainer.module.state_dict(), "history": history}, f"{out}/r{rank}.pt")
+        # 7 examples: shards of 4 and 3, gathered in order on every rank.
+        ll = sharded_log_likelihood(_row_sums, None, _data()[:7], scale=2.0)
+        state = {"params": trainer.module.state_dict(), "history": history, "ll": ll}
+        torch.save(state, f"{out}/r{rank}.pt")
     finally:
         dist.destroy_process_group()
 
@@ -64,7 +72,8 @@ def test_shards_are_balanced_and_cover_the_batch():
 
 
 def test_two_process_ddp_matches_one_process_on_the_global_batch(tmp_path):
-    """2-process gloo DDP after 12 steps = one process with the same global batches."""
+    """2-process gloo DDP after 12 steps = one process with the same global batches; the
+    sharded IS evaluation gathers every example's value in order."""
     single = _trainer(seed=0)
     expected = fit(single, _data(), epochs=EPOCHS, batch_size=BATCH, progress=False, seed=3)
     # fork: the children reuse the imported modules (spawn would re-import torch and pyro).
@@ -77,4 +86,5 @@ def test_two_process_ddp_matches_one_process_on_the_global_batch(tmp_path):
             assert torch.allclose(got["params"][k], v, atol=1e-5, rtol=1e-5), (rank, k)
         for a, b in zip(got["history"], expected):
             assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert torch.equal(got["ll"], _row_sums(None, _data()[:7], scale=2.0))
     assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "metrics.csv").exists()
