@@ -19,7 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyro
-import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
 from pyro.infer import SVI, Trace_ELBO
