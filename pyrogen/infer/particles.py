@@ -23,6 +23,7 @@ from pyro import poutine
 from pyro.distributions.util import scale_and_mask
 from pyro.infer import ELBO
 from pyro.infer.util import is_validation_enabled
+from pyro.poutine.messenger import Messenger
 from pyro.poutine.trace_struct import Trace
 from pyro.poutine.util import prune_subsample_sites
 from pyro.util import check_model_guide_match
@@ -54,6 +55,17 @@ class Particles:
     def log_w(self) -> torch.Tensor:
         """``(K, B)`` log importance weights log p - log q."""
         return self.log_p - self.log_q
+
+
+class _DetachSamples(Messenger):
+    """Draws every latent without a path to the guide's parameters, so that later guide
+    sites depend on earlier ones only through their values (score-function estimators)."""
+
+    def _pyro_sample(self, msg: Any) -> None:
+        if msg["done"] or msg["is_observed"] or msg["value"] is not None:
+            return
+        msg["value"] = msg["fn"](*msg["args"], **msg["kwargs"]).detach()
+        msg["done"] = True
 
 
 class ParticleELBO(ELBO):
@@ -123,10 +135,15 @@ class ParticleELBO(ELBO):
         ]
         return -min(dims) if dims else 0
 
-    def _run_guide(self, model: Callable, guide: Callable, args, kwargs) -> Trace:
+    def _run_guide(
+        self, model: Callable, guide: Callable, args, kwargs, detach: bool = False
+    ) -> Trace:
         if self.plate_nesting is None:
             self.plate_nesting = self._guess_plate_nesting(model, guide, args, kwargs)
-        return poutine.trace(self._plated(guide)).get_trace(*args, **kwargs)
+        fn = self._plated(guide)
+        if detach:
+            fn = _DetachSamples()(fn)
+        return poutine.trace(fn).get_trace(*args, **kwargs)
 
     def _replay(
         self, fn: Callable, guide_trace: Trace, values: dict[str, torch.Tensor], args, kwargs
@@ -154,21 +171,18 @@ class ParticleELBO(ELBO):
         function estimators); ``model_values`` maps the latents before the model sees them;
         ``guide_trace`` reuses a guide run from :meth:`_run_guide`."""
         if guide_trace is None:
-            guide_trace = self._run_guide(model, guide, args, kwargs)
-        values: dict[str, torch.Tensor] = {}
-        for name, site in prune_subsample_sites(guide_trace).nodes.items():
-            if site["type"] == "sample":
-                value: Any = site["value"]
-                values[name] = value.detach() if detach else value
+            guide_trace = self._run_guide(model, guide, args, kwargs, detach)
+        values: dict[str, torch.Tensor] = {
+            name: site["value"]
+            for name, site in prune_subsample_sites(guide_trace).nodes.items()
+            if site["type"] == "sample"
+        }
         model_in = model_values(values) if model_values is not None else values
         model_trace = self._replay(model, guide_trace, model_in, args, kwargs)
         if is_validation_enabled():
             assert self.plate_nesting is not None
             check_model_guide_match(model_trace, guide_trace, self.plate_nesting + 1)
-        guide_sites: dict[str, Any] = dict(prune_subsample_sites(guide_trace).nodes)
-        for name, value in values.items():
-            guide_sites[name] = dict(guide_sites[name], value=value)
-        log_q, scale_q = self._sum_per_example(guide_sites)
+        log_q, scale_q = self._sum_per_example(dict(prune_subsample_sites(guide_trace).nodes))
         log_p, scale_p = self._sum_per_example(dict(prune_subsample_sites(model_trace).nodes))
         if scale_q != scale_p:
             raise ValueError(
@@ -241,14 +255,14 @@ class ParticleELBO(ELBO):
             raise ValueError(
                 f"{type(self).__name__} needs one common scale for all sites, got {sorted(scales)}"
             )
-        if not isinstance(total, torch.Tensor):
-            raise ValueError(f"{type(self).__name__}: the trace has no sample sites")
+        if not isinstance(total, torch.Tensor):  # e.g. a guide with no latents
+            total = torch.zeros(())
         return total, scales.pop() if scales else 1.0
 
     @staticmethod
     def _require_reparam(guide_trace: Trace, what: str) -> None:
         for name, site in prune_subsample_sites(guide_trace).nodes.items():
-            fn: Any = site["fn"]
+            fn: Any = site.get("fn")
             if site["type"] == "sample" and not fn.has_rsample:
                 raise ValueError(
                     f"{what} needs reparameterizable guide sites, but site {name!r} has "
