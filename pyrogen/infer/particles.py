@@ -172,7 +172,7 @@ class ParticleELBO(ELBO):
         ``guide_trace`` reuses a guide run from :meth:`_run_guide`."""
         if guide_trace is None:
             guide_trace = self._run_guide(model, guide, args, kwargs, detach)
-        values: dict[str, torch.Tensor] = {
+        values: dict[str, Any] = {
             name: site["value"]
             for name, site in prune_subsample_sites(guide_trace).nodes.items()
             if site["type"] == "sample"
