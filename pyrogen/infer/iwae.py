@@ -19,7 +19,7 @@ ESTIMATORS = ("reparam", "stl", "dreg")
 
 
 class IWAE_ELBO(ParticleELBO):
-    r"""Negative K-sample importance weighted bound, summed over the data plate.
+    r"""loss = -sum_b log (1/K) sum_k p(x_b, z_k) / q(z_k | x_b), z_k ~ q: the negative IWAE bound.
 
     ``loss = -sum_b [logsumexp_k log w_{k,b} - log K]``, with the K particles drawn at once
     under a particle plate. The value is the same for every estimator; the gradient is

@@ -17,7 +17,7 @@ from pyrogen.nn import MLP
 
 
 class NVILBaseline(nn.Module):
-    r"""Baseline network b_psi(x) and the running statistics c, v of NVIL.
+    r"""A = (l - b_psi(x) - c) / max(1, sqrt(v)): NVIL's baseline network and running c, v.
 
     Attach it to the module you train, so that its parameters are optimized, moved to the
     device and checkpointed with the model, and hand it to the objective::

@@ -19,8 +19,9 @@ BASELINES = (None, "mean", "nvil", "leave_one_out")
 
 
 class ScoreFunction_ELBO(ParticleELBO):
-    r"""Negative ELBO, summed over the data plate, with the score-function gradient.
+    r"""grad = E_q[(f - b) grad log q(z | x) + grad f], f = log p(x, z) - log q(z | x): REINFORCE.
 
+    The loss is the negative ELBO summed over the data plate (averaged over the K particles).
     Every latent site is treated by the log-derivative trick, even reparameterizable ones:
     z is sampled and detached, and the surrogate per particle k and example b is
 

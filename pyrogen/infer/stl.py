@@ -19,7 +19,7 @@ from pyrogen.infer.particles import ParticleELBO
 
 
 class STL_ELBO(ParticleELBO):
-    r"""Negative ELBO, summed over the data plate, with the sticking-the-landing gradient.
+    r"""grad = E[(d/dz)(log p(x, z) - log q(z | x)) dz/dphi]: the ELBO's path-derivative gradient.
 
     ``loss = -(1/K) sum_k sum_b [log p(x_b, z_{k,b}) - log q(z_{k,b} | x_b)]``, the same value
     as :class:`~pyro.infer.Trace_ELBO`; in the gradient log q is evaluated with its parameters

@@ -20,7 +20,7 @@ from pyrogen.infer.particles import ParticleELBO
 
 
 class VIMCO_ELBO(ParticleELBO):
-    r"""Negative K-sample bound, summed over the data plate, with the VIMCO gradient.
+    r"""grad = sum_k (L_K - L_K^{-k}) grad log q(z_k | x) + w~_k grad log w_k: VIMCO.
 
     ``loss = -sum_b [logsumexp_k log w_{k,b} - log K]`` as for
     :class:`~pyrogen.infer.IWAE_ELBO`, but every latent (discrete or not) is treated by the
