@@ -248,7 +248,7 @@ class ParticleELBO(ELBO):
     @staticmethod
     def _require_reparam(guide_trace: Trace, what: str) -> None:
         for name, site in prune_subsample_sites(guide_trace).nodes.items():
-            fn: Any = site["fn"]
+            fn: Any = site.get("fn")
             if site["type"] == "sample" and not fn.has_rsample:
                 raise ValueError(
                     f"{what} needs reparameterizable guide sites, but site {name!r} has "
