@@ -206,7 +206,7 @@ parser.add_argument("--stages", type=int, default=3, help="8 = the paper's 3,280
 parser.add_argument(
     "--epoch-examples",
     type=int,
-    default=2500,
+    default=1800,
     help="examples per 'pass' (<= 0: the whole training set)",
 )
 parser.add_argument("--batch-size", type=int, default=20)
