@@ -1,5 +1,7 @@
 """Generative models as PyroModules with ``model``/``guide`` pairs."""
 
+from pyrogen.models.hierarchical_vae import HierarchicalVAE
+from pyrogen.models.ladder_vae import LadderVAE
 from pyrogen.models.likelihoods import (
     Bernoulli,
     ContinuousBernoulli,
@@ -11,6 +13,8 @@ from pyrogen.models.vae import VAE
 
 __all__ = [
     "VAE",
+    "HierarchicalVAE",
+    "LadderVAE",
     "Bernoulli",
     "ContinuousBernoulli",
     "Gaussian",
