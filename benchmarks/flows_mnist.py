@@ -9,12 +9,15 @@ Run by hand (not in CI)::
 
     python -m benchmarks.flows_mnist --steps 4000 --test-size 2000 --num-samples 500
 
-It writes ``benchmarks/results/flows_mnist.md``.
+It writes ``benchmarks/results/flows_mnist.md``. ``--configs`` runs a subset (e.g. in two
+processes); every finished model is recorded in ``benchmarks/results/flows_mnist.json`` and
+the table is rebuilt from all recorded models.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from pathlib import Path
@@ -28,7 +31,13 @@ from pyrogen.infer import SVITrainer
 from pyrogen.models import VAE
 
 DATA = Path("/work/shared/data/binarized_mnist/binarized_mnist.npz")
-CONFIGS = [("vae", None, 0), ("planar", "planar", 4), ("planar", "planar", 16), ("iaf", "iaf", 4)]
+CONFIGS = {
+    "vae": ("vae", None, 0),
+    "planar4": ("planar", "planar", 4),
+    "planar16": ("planar", "planar", 16),
+    "iaf4": ("iaf", "iaf", 4),
+}
+RESULTS = Path(__file__).parent / "results"
 
 
 @torch.no_grad()
@@ -57,8 +66,8 @@ def main(args: argparse.Namespace) -> None:
     test_all = torch.from_numpy(data["test"]).float()
     gen = torch.Generator().manual_seed(0)
     test = test_all[torch.randperm(len(test_all), generator=gen)[: args.test_size]]
-    rows = []
-    for name, flow, k in CONFIGS:
+    for key in args.configs:
+        name, flow, k = CONFIGS[key]
         pyro.set_rng_seed(args.seed)
         vae = VAE((784,), z_dim=args.z_dim, hidden=(200, 200), flow=flow, flow_length=max(k, 1))
         trainer = SVITrainer(vae, Trace_ELBO(), lr=args.lr)
@@ -77,18 +86,27 @@ def main(args: argparse.Namespace) -> None:
         elbo = torch.cat([trainer.evaluate(xb)["loss"].reshape(1) for xb in test.split(500)])
         nll = -is_log_likelihood(vae, test, args.num_samples)
         n_params = sum(p.numel() for p in vae.parameters())
-        row = (name, k, n_params, seconds, float(elbo.mean()), float(nll.mean()))
-        row += (float(nll.std() / math.sqrt(len(nll))),)
+        row = [name, k, n_params, seconds, float(elbo.mean()), float(nll.mean())]
+        row += [float(nll.std() / math.sqrt(len(nll)))]
         print(row, flush=True)
-        rows.append(row)
-    write(args, rows)
+        record(args, key, row)
 
 
-def write(args: argparse.Namespace, rows: list[tuple]) -> None:
+def record(args: argparse.Namespace, key: str, row: list) -> None:
+    """Adds one model's row to the JSON record (re-read: other processes may write too)."""
+    path = RESULTS / "flows_mnist.json"
+    rows = json.loads(path.read_text()) if path.exists() else {}
+    rows[key] = row
+    path.write_text(json.dumps(rows, indent=1))
+    write(args, [rows[k] for k in CONFIGS if k in rows])
+
+
+def write(args: argparse.Namespace, rows: list) -> None:
     lines = [
         "# Binarized MNIST: VAE vs planar-flow vs IAF guides at equal budget",
         "",
-        f"Command: `python -m benchmarks.flows_mnist --steps {args.steps} --batch-size "
+        "Command (the four models may run in separate processes with `--configs`): "
+        f"`python -m benchmarks.flows_mnist --steps {args.steps} --batch-size "
         f"{args.batch_size} --test-size {args.test_size} --num-samples {args.num_samples} "
         f"--threads {args.threads}`",
         "",
@@ -106,8 +124,10 @@ def write(args: argparse.Namespace, rows: list[tuple]) -> None:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for name, k, n, sec, elbo, nll, se in rows:
-        lines.append(f"| {name} | {k or '-'} | {n:,} | {sec:.0f} | {elbo:.2f} | {nll:.2f} +- {se:.2f} |")
-    out = Path(__file__).parent / "results" / "flows_mnist.md"
+        lines.append(
+            f"| {name} | {k or '-'} | {n:,} | {sec:.0f} | {elbo:.2f} | {nll:.2f} +- {se:.2f} |"
+        )
+    out = RESULTS / "flows_mnist.md"
     out.write_text("\n".join(lines) + "\n")
     print(out.read_text())
 
@@ -123,4 +143,5 @@ if __name__ == "__main__":
     parser.add_argument("--num-samples", type=int, default=500)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
     main(parser.parse_args())

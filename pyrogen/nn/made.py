@@ -124,6 +124,11 @@ class AutoregressiveNN(nn.Module):
         out_mask = deg_out[:, None] > degrees[-1][None, :]
         self.out = MaskedLinear(len(degrees[-1]), num_params * input_dim, out_mask)
         self.context_layer = nn.Linear(context_dim, hidden[0], bias=False) if context_dim else None
+        # The first coordinate in the order has no hidden unit it may read, so the context
+        # also feeds the outputs directly; otherwise its parameters could not depend on it.
+        self.context_out = (
+            nn.Linear(context_dim, num_params * input_dim, bias=False) if context_dim else None
+        )
         self.act = activation(act)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
@@ -139,4 +144,6 @@ class AutoregressiveNN(nn.Module):
         for layer in self.layers[1:]:
             h = self.act(layer(h))
         out = self.out(h)
+        if self.context_out is not None:
+            out = out + self.context_out(context)
         return out.reshape(*out.shape[:-1], self.num_params, self.input_dim)  # (..., P, D)

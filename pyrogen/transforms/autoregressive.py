@@ -30,7 +30,7 @@ from pyro.distributions.conditional import ConditionalTransformModule
 from torch.distributions import Transform, constraints
 
 from pyrogen.nn.made import AutoregressiveNN
-from pyrogen.transforms.base import FlowTransform, check_event
+from pyrogen.transforms.base import CacheCopyMixin, FlowTransform, check_event
 
 _DIRECTIONS = ("iaf", "maf")
 
@@ -145,7 +145,7 @@ class AffineAutoregressive(_AffineAutoregressiveMixin, FlowTransform):
         return self.nn(v)
 
 
-class ConditionedAffineAutoregressive(_AffineAutoregressiveMixin, Transform):
+class ConditionedAffineAutoregressive(_AffineAutoregressiveMixin, CacheCopyMixin, Transform):
     """An :class:`AffineAutoregressive` whose conditioner also reads a fixed context
     ``(..., context_dim)``; returned by :meth:`ConditionalAffineAutoregressive.condition`."""
 

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 from pyro.distributions.torch_transform import TransformModule
 
 
-class FlowTransform(TransformModule):
-    """A :class:`~pyro.distributions.TransformModule` whose ``with_cache`` shares parameters.
+class CacheCopyMixin:
+    """``with_cache`` that returns a shallow copy sharing the parameters (or tensors).
 
     ``torch.distributions.ComposeTransform(parts, cache_size=1)`` calls ``with_cache`` on
-    every part; the default implementation only supports parameterless transforms.
+    every part; torch's default implementation only supports parameterless transforms.
     """
 
-    def with_cache(self, cache_size: int = 1) -> FlowTransform:
+    _cache_size: int
+
+    def with_cache(self, cache_size: int = 1) -> Any:
         if cache_size == self._cache_size:
             return self
         if cache_size not in (0, 1):
@@ -26,6 +29,12 @@ class FlowTransform(TransformModule):
         other._cached_x_y = None, None
         other._inv = None
         return other
+
+
+class FlowTransform(CacheCopyMixin, TransformModule):
+    """Base of pyrogen's learnable transforms: a Pyro ``TransformModule`` (a
+    ``torch.distributions.Transform`` and an ``nn.Module``) with a parameter-sharing
+    ``with_cache``."""
 
 
 def check_event(x: torch.Tensor, event_shape: tuple[int, ...], name: str) -> None:

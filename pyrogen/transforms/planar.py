@@ -27,7 +27,7 @@ from torch import nn
 from torch.distributions import Transform, constraints
 
 from pyrogen.nn.mlp import MLP
-from pyrogen.transforms.base import FlowTransform, check_event
+from pyrogen.transforms.base import CacheCopyMixin, FlowTransform, check_event
 
 
 def constrain_u(u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -40,14 +40,16 @@ def constrain_u(u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 def solve_monotone_tanh(
-    s: torch.Tensor, c: torch.Tensor, b: torch.Tensor, max_iter: int = 100
+    s: torch.Tensor, c: torch.Tensor, b: torch.Tensor, max_iter: int = 200
 ) -> torch.Tensor:
     r"""Root ``a`` of ``g(a) = a + c tanh(a + b) - s`` for ``c > -1`` (elementwise, broadcast).
 
-    Newton steps that leave the current bracket are replaced by bisection, so the iteration
-    converges for every ``c > -1``; it stops at a relative step of a few machine epsilons.
-    The returned root is differentiable in ``s``, ``c`` and ``b`` by the implicit function
-    theorem (one Newton step taken with autograd at the detached root).
+    Safeguarded Newton (Numerical Recipes' ``rtsafe`` rule, vectorized): a Newton step is
+    replaced by bisection of the current bracket when it would leave the bracket or when it
+    does not at least halve the step before last, so the bracket shrinks geometrically even
+    where ``g' = 1 + c (1 - tanh^2)`` is nearly zero (``c`` close to -1). It stops when every
+    step is within a few machine epsilons. The returned root has the value of the solution
+    and the gradient of the implicit function theorem, ``da = -dg / g'(a)``.
     """
     s, c, b = torch.broadcast_tensors(s, c, b)
     eps = torch.finfo(s.dtype).eps
@@ -55,21 +57,26 @@ def solve_monotone_tanh(
         sd, cd, bd = s.detach(), c.detach(), b.detach()
         lo, hi = sd - cd.abs(), sd + cd.abs()
         a = sd.clone()
+        dx = dx_old = hi - lo
         for _ in range(max_iter):
             t = torch.tanh(a + bd)
             g = a + cd * t - sd
+            dg = 1 + cd * (1 - t * t)
             hi = torch.where(g > 0, a, hi)
             lo = torch.where(g > 0, lo, a)
-            a_new = a - g / (1 + cd * (1 - t * t))
-            outside = (a_new <= lo) | (a_new >= hi) | ~torch.isfinite(a_new)
-            a_new = torch.where(outside, (lo + hi) / 2, a_new)
-            step = (a_new - a).abs()
-            a = a_new
-            if bool((step <= 4 * eps * (1 + a.abs())).all()):
+            newton = a - g / dg
+            bisect = (newton <= lo) | (newton >= hi) | ~torch.isfinite(newton)
+            bisect |= (2 * g).abs() > (dx_old * dg).abs()
+            a_new = torch.where(bisect, (lo + hi) / 2, newton)
+            dx_old, dx = dx, a_new - a
+            a = torch.where(g == 0, a, a_new)
+            if bool(((dx.abs() <= 2 * eps * (1 + a.abs())) | (g == 0)).all()):
                 break
+    # Value a; gradient -(dg/dtheta) / g'(a) from the implicit function theorem.
     t = torch.tanh(a + b)
     g = a + c * t - s
-    return a - g / (1 + c * (1 - t * t)).detach()
+    correction = g / (1 + c * (1 - t * t)).detach()
+    return a - (correction - correction.detach())
 
 
 def planar_forward(x: torch.Tensor, u_hat: torch.Tensor, w: torch.Tensor, b: torch.Tensor):
@@ -141,7 +148,7 @@ class Planar(FlowTransform):
         return planar_log_det(x, self.u_hat(), self.w, self.b)
 
 
-class ConditionedPlanar(Transform):
+class ConditionedPlanar(CacheCopyMixin, Transform):
     r"""Planar flow with given per-example parameters ``u_hat, w`` ``(..., D)``, ``b`` ``(...)``.
 
     Returned by :meth:`ConditionalPlanar.condition`; ``u_hat`` must already satisfy

@@ -28,7 +28,7 @@ from torch import nn
 from torch.distributions import Transform, constraints
 
 from pyrogen.nn.mlp import MLP
-from pyrogen.transforms.base import FlowTransform, check_event
+from pyrogen.transforms.base import CacheCopyMixin, FlowTransform, check_event
 
 
 def radial_params(
@@ -113,7 +113,7 @@ class Radial(FlowTransform):
         return radial_log_det(x, *self.params())
 
 
-class ConditionedRadial(Transform):
+class ConditionedRadial(CacheCopyMixin, Transform):
     """Radial flow with given per-example ``z0`` ``(..., D)``, ``alpha``, ``beta`` ``(...)``
     (already constrained by :func:`radial_params`); returned by
     :meth:`ConditionalRadial.condition`."""
