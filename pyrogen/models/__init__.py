@@ -1,5 +1,6 @@
 """Generative models as PyroModules with ``model``/``guide`` pairs."""
 
+from pyrogen.models.flow_density import FlowDensity
 from pyrogen.models.likelihoods import (
     Bernoulli,
     ContinuousBernoulli,
@@ -11,6 +12,7 @@ from pyrogen.models.vae import VAE
 
 __all__ = [
     "VAE",
+    "FlowDensity",
     "Bernoulli",
     "ContinuousBernoulli",
     "Gaussian",
