@@ -27,7 +27,8 @@ class ActNorm(FlowTransform):
         num_features: D for vectors ``(..., D)`` or C for images ``(..., C, H, W)``.
         event_dim: 1 (vectors) or 3 (images; one scale and bias per channel).
         data_init: initialize from the first batch seen by ``_inverse`` in training mode.
-        cache_size: 1 remembers the last ``(x, y)`` pair, 0 never does.
+        cache_size: 1 remembers the last ``(x, y)`` pair; 0 (default) never does, since the
+            parameters change between calls and a remembered pair would go stale.
 
     Example:
         >>> import torch
@@ -46,7 +47,7 @@ class ActNorm(FlowTransform):
     bijective = True
 
     def __init__(
-        self, num_features: int, event_dim: int = 1, data_init: bool = True, cache_size: int = 1
+        self, num_features: int, event_dim: int = 1, data_init: bool = True, cache_size: int = 0
     ):
         super().__init__(cache_size=cache_size)
         if event_dim not in (1, 3):

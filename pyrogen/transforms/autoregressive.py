@@ -56,8 +56,9 @@ class _AffineAutoregressiveMixin:
         return shift, bound * torch.tanh(raw / bound)
 
     def _remember(self, x: torch.Tensor, y: torch.Tensor, log_scale: torch.Tensor) -> None:
-        # log_abs_det_jacobian(x, y) right after the call reuses s instead of another pass.
-        self._last = (x, y, log_scale)
+        # log_abs_det_jacobian(x, y) right after the call reuses s instead of another pass
+        # (keyed by identity and grad mode, so a no-grad result never feeds a backward pass).
+        self._last = (x, y, log_scale, torch.is_grad_enabled())
 
     def _call(self, x: torch.Tensor) -> torch.Tensor:
         if self.direction == "iaf":
@@ -85,7 +86,12 @@ class _AffineAutoregressiveMixin:
 
     def log_abs_det_jacobian(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         last = getattr(self, "_last", None)
-        if last is not None and last[0] is x and last[1] is y:
+        if (
+            last is not None
+            and last[0] is x
+            and last[1] is y
+            and last[3] == torch.is_grad_enabled()
+        ):
             log_scale = last[2]
         else:
             log_scale = self._shift_log_scale(x if self.direction == "iaf" else y)[1]
@@ -103,7 +109,8 @@ class AffineAutoregressive(_AffineAutoregressiveMixin, FlowTransform):
         order: degree of each coordinate, a permutation of 1..D (default natural order);
             stacks alternate orders so every coordinate gets to condition on the others.
         log_scale_bound: B in ``s = B tanh(s_raw / B)``.
-        cache_size: 1 remembers the last ``(x, y)`` pair, 0 never does.
+        cache_size: 1 remembers the last ``(x, y)`` pair; 0 (default) never does, since the
+            parameters change between calls and a remembered pair would go stale.
 
     Example:
         >>> import torch
@@ -132,7 +139,7 @@ class AffineAutoregressive(_AffineAutoregressiveMixin, FlowTransform):
         direction: str = "iaf",
         order: torch.Tensor | Sequence[int] | None = None,
         log_scale_bound: float = 5.0,
-        cache_size: int = 1,
+        cache_size: int = 0,
     ):
         super().__init__(cache_size=cache_size)
         self.dim = dim

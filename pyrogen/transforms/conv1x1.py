@@ -26,7 +26,8 @@ class InvertibleConv1x1(FlowTransform):
 
     Args:
         channels: C.
-        cache_size: 1 remembers the last ``(x, y)`` pair, 0 never does.
+        cache_size: 1 remembers the last ``(x, y)`` pair; 0 (default) never does, since the
+            parameters change between calls and a remembered pair would go stale.
 
     Example:
         >>> import torch
@@ -46,7 +47,7 @@ class InvertibleConv1x1(FlowTransform):
     codomain = constraints.independent(constraints.real, 3)
     bijective = True
 
-    def __init__(self, channels: int, cache_size: int = 1):
+    def __init__(self, channels: int, cache_size: int = 0):
         super().__init__(cache_size=cache_size)
         self.channels = channels
         q = torch.linalg.qr(torch.randn(channels, channels))[0]

@@ -41,7 +41,8 @@ class AffineCoupling(FlowTransform):
             (alternate it in a stack so every coordinate gets transformed).
         log_scale_bound: B in ``s = B tanh(s_raw / B)``.
         act: activation name of the network.
-        cache_size: 1 remembers the last ``(x, y)`` pair, 0 never does.
+        cache_size: 1 remembers the last ``(x, y)`` pair; 0 (default) never does, since the
+            parameters change between calls and a remembered pair would go stale.
 
     Example:
         >>> import torch
@@ -72,7 +73,7 @@ class AffineCoupling(FlowTransform):
         swap: bool = False,
         log_scale_bound: float = 5.0,
         act: str = "relu",
-        cache_size: int = 1,
+        cache_size: int = 0,
     ):
         super().__init__(cache_size=cache_size)
         split = dim // 2 if split is None else split

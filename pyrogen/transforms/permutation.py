@@ -24,7 +24,8 @@ class Permutation(FlowTransform):
     Args:
         dim: D.
         permutation: a permutation of ``0..D-1``; default: drawn from torch's global RNG.
-        cache_size: 1 remembers the last ``(x, y)`` pair, 0 never does.
+        cache_size: 1 remembers the last ``(x, y)`` pair; 0 (default) never does, since the
+            parameters change between calls and a remembered pair would go stale.
 
     Example:
         >>> import torch
@@ -46,7 +47,7 @@ class Permutation(FlowTransform):
         self,
         dim: int,
         permutation: torch.Tensor | Sequence[int] | None = None,
-        cache_size: int = 1,
+        cache_size: int = 0,
     ):
         super().__init__(cache_size=cache_size)
         perm = torch.randperm(dim) if permutation is None else torch.as_tensor(permutation)

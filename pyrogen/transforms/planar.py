@@ -105,7 +105,8 @@ class Planar(FlowTransform):
 
     Args:
         dim: D.
-        cache_size: 1 remembers the last ``(x, y)`` pair, 0 never does.
+        cache_size: 1 remembers the last ``(x, y)`` pair; 0 (default) never does, since the
+            parameters change between calls and a remembered pair would go stale.
 
     Example:
         >>> import torch
@@ -125,7 +126,7 @@ class Planar(FlowTransform):
     codomain = constraints.real_vector
     bijective = True
 
-    def __init__(self, dim: int, cache_size: int = 1):
+    def __init__(self, dim: int, cache_size: int = 0):
         super().__init__(cache_size=cache_size)
         self.dim = dim
         bound = dim**-0.5

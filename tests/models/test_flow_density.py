@@ -83,3 +83,18 @@ def test_bad_inputs():
         m.model(torch.full((2, 1, 2, 2), 3.0))
     with pytest.raises(ValueError, match=r"shape \(batch, 1, 2, 2\)"):
         m.log_prob(torch.zeros(2, 4))
+
+
+@pytest.mark.parametrize("flow", ["maf", "planar"])
+def test_full_batch_training_never_reuses_a_stale_inverse(flow):
+    """The same data tensor in every step: each step must recompute f^{-1}(x) with the
+    current parameters (a remembered (x, y) pair would be stale and its graph freed)."""
+    torch.manual_seed(0)
+    m = FlowDensity((2,), flow=flow, num_layers=2, hidden=(8,))
+    x = torch.randn(64, 2) * 2 + 1
+    trainer = SVITrainer(m, lr=1e-2)
+    losses = [float(trainer.step(x)["loss"]) for _ in range(5)]
+    with torch.no_grad():
+        expected = -float(m.log_prob(x).mean())
+    assert losses[-1] < losses[0]
+    assert abs(float(trainer.evaluate(x)["loss"]) - expected) < 1e-5
