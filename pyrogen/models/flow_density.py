@@ -98,13 +98,22 @@ class FlowDensity(PyroModule):
 
     def distribution(self) -> dist.TransformedDistribution:
         """p(x) (p(y) of dequantized values when ``dequantize`` is set), event ``x_shape``."""
+        # The distribution reads the parameters at each call, so it can be reused while the
+        # module stays on the same device and dtype (building it costs more than a small
+        # batch's log_prob).
+        key = (self._zero.device, self._zero.dtype, tuple(id(f) for f in self.flows))
+        cached = self.__dict__.get("_distribution")
+        if cached is not None and cached[0] == key:
+            return cached[1]
         base = dist.Normal(self._zero.expand(self.dim), 1.0).to_event(1)
         parts: list[tt.Transform] = list(self.flows)  # type: ignore[arg-type]
         if self.dequantize is not None:
             parts += [tt.SigmoidTransform(), tt.AffineTransform(0.0, float(self.dequantize), 1)]
         if len(self.x_shape) != 1:
             parts.append(tt.ReshapeTransform((self.dim,), self.x_shape))
-        return dist.TransformedDistribution(base, parts)
+        d = dist.TransformedDistribution(base, parts)
+        self.__dict__["_distribution"] = (key, d)
+        return d
 
     def check_x(self, x: torch.Tensor) -> None:
         check_shape(x, self.x_shape)

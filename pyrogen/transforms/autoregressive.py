@@ -58,7 +58,8 @@ class _AffineAutoregressiveMixin:
     def _remember(self, x: torch.Tensor, y: torch.Tensor, log_scale: torch.Tensor) -> None:
         # log_abs_det_jacobian(x, y) right after the call reuses s instead of another pass
         # (keyed by identity and grad mode, so a no-grad result never feeds a backward pass).
-        self._last = (x, y, log_scale, torch.is_grad_enabled())
+        # Written to __dict__ directly: nn.Module.__setattr__ is slow on this hot path.
+        self.__dict__["_last"] = (x, y, log_scale, torch.is_grad_enabled())
 
     def _call(self, x: torch.Tensor) -> torch.Tensor:
         if self.direction == "iaf":
