@@ -1,5 +1,6 @@
 """Generative models as PyroModules with ``model``/``guide`` pairs."""
 
+from pyrogen.models.flow_density import FlowDensity
 from pyrogen.models.hierarchical_vae import HierarchicalVAE
 from pyrogen.models.ladder_vae import LadderVAE
 from pyrogen.models.likelihoods import (
@@ -15,6 +16,7 @@ __all__ = [
     "VAE",
     "HierarchicalVAE",
     "LadderVAE",
+    "FlowDensity",
     "Bernoulli",
     "ContinuousBernoulli",
     "Gaussian",
