@@ -52,9 +52,7 @@ class NormalGammaCAVI:
 
     def __init__(self, mu0: float = 0.0, lambda0: float = 1.0, a0: float = 1.0, b0: float = 1.0):
         if lambda0 <= 0 or a0 <= 0 or b0 <= 0:
-            raise ValueError(
-                f"lambda0, a0, b0 must be positive, got {lambda0}, {a0}, {b0}"
-            )
+            raise ValueError(f"lambda0, a0, b0 must be positive, got {lambda0}, {a0}, {b0}")
         self.mu0, self.lambda0, self.a0, self.b0 = mu0, lambda0, a0, b0
         self.mu_n = mu0
         self.lambda_n = lambda0

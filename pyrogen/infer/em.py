@@ -87,22 +87,26 @@ class GradientEM:
     @torch.no_grad()
     def e_step(self, *args: Any, **kwargs: Any) -> Callable[..., None]:
         """Returns the guide q(Z) = prod_s p(z_s | X, theta) at the current parameters."""
-        marginals = self._elbo.compute_marginals(self.model, _empty_guide, *args, **kwargs)
         enum_model = poutine.enum(self.model, first_available_dim=-1 - self.max_plate_nesting)
         trace = poutine.trace(enum_model).get_trace(*args, **kwargs)
-        sites = []
+        latent = {}
         for name, site in trace.nodes.items():
             if site["type"] != "sample" or site["is_observed"] or site_is_subsample(site):
                 continue
-            if name not in marginals:
+            if not getattr(site["fn"], "has_enumerate_support", False):
                 raise ValueError(
                     f"GradientEM needs every latent site to be discrete and enumerable; "
                     f"site {name!r} is {type(site['fn']).__name__}"
                 )
+            latent[name] = [
+                (f.name, f.size, f.dim) for f in site["cond_indep_stack"] if f.vectorized
+            ]
+        marginals = self._elbo.compute_marginals(self.model, _empty_guide, *args, **kwargs)
+        sites = []
+        for name, plates in latent.items():
             probs = marginals[name].probs if hasattr(marginals[name], "probs") else None
             if probs is None:
                 raise ValueError(f"site {name!r}: expected a Categorical marginal")
-            plates = [(f.name, f.size, f.dim) for f in site["cond_indep_stack"] if f.vectorized]
             sites.append((name, probs.detach(), plates))
 
         def posterior_guide(*a: Any, **k: Any) -> None:

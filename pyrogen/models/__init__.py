@@ -1,5 +1,6 @@
 """Generative models as PyroModules with ``model``/``guide`` pairs."""
 
+from pyrogen.models.gaussian_mixture import GaussianMixture, kmeans
 from pyrogen.models.likelihoods import (
     Bernoulli,
     ContinuousBernoulli,
@@ -11,9 +12,11 @@ from pyrogen.models.vae import VAE
 
 __all__ = [
     "VAE",
+    "GaussianMixture",
     "Bernoulli",
     "ContinuousBernoulli",
     "Gaussian",
     "Likelihood",
     "get_likelihood",
+    "kmeans",
 ]

@@ -24,9 +24,7 @@ from torch import nn
 from pyrogen.validation import check_finite, check_shape
 
 
-def kmeans(
-    x: torch.Tensor, num_clusters: int, num_iters: int = 20, seed: int = 0
-) -> torch.Tensor:
+def kmeans(x: torch.Tensor, num_clusters: int, num_iters: int = 20, seed: int = 0) -> torch.Tensor:
     r"""Cluster centers by k-means++ seeding and Lloyd iterations, argmin_c sum_n ||x_n - c||^2.
 
     Args:
