@@ -2,14 +2,25 @@
 
 from pyrogen.infer.cavi import NormalGammaCAVI
 from pyrogen.infer.cavi_mixture import BayesianGaussianMixtureCAVI
+from pyrogen.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from pyrogen.infer.em import GradientEM
+from pyrogen.infer.fit import TrainingDivergedError, fit, load_stepper_state, resolve_device
+from pyrogen.infer.svi_adapter import SVIAdapter
 from pyrogen.infer.trainer import Stepper, SVITrainer, make_adam
 
 __all__ = [
     "BayesianGaussianMixtureCAVI",
+    "CheckpointError",
     "GradientEM",
     "NormalGammaCAVI",
+    "SVIAdapter",
     "SVITrainer",
     "Stepper",
+    "TrainingDivergedError",
+    "fit",
+    "load_checkpoint",
+    "load_stepper_state",
     "make_adam",
+    "resolve_device",
+    "save_checkpoint",
 ]
