@@ -1,5 +1,6 @@
 """Datasets: image loaders with download and sha256 checks, and toy 2-D densities."""
 
+from pyrogen.data.collapse import collapse_gaussian, collapse_gaussian_params
 from pyrogen.data.errors import ChecksumError, DatasetNotFoundError
 from pyrogen.data.idx import read_idx
 from pyrogen.data.image_data import ImageData
@@ -26,6 +27,8 @@ __all__ = [
     "FileSpec",
     "ImageData",
     "checkerboard",
+    "collapse_gaussian",
+    "collapse_gaussian_params",
     "eight_gaussians",
     "eight_gaussians_centers",
     "list_datasets",

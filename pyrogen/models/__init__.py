@@ -1,6 +1,7 @@
 """Generative models as PyroModules with ``model``/``guide`` pairs."""
 
 from pyrogen.models.gaussian_mixture import GaussianMixture, kmeans
+from pyrogen.models.linear_gaussian_vae import LinearGaussianVAE
 from pyrogen.models.likelihoods import (
     Bernoulli,
     ContinuousBernoulli,
@@ -17,6 +18,7 @@ __all__ = [
     "ContinuousBernoulli",
     "Gaussian",
     "Likelihood",
+    "LinearGaussianVAE",
     "get_likelihood",
     "kmeans",
 ]
