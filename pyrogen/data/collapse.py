@@ -24,9 +24,9 @@ def collapse_gaussian_params(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Mean ``(D,)`` and covariance ``(D, D)`` Sigma = Psi + W W^T of the collapse toy.
 
-    Psi = ``noise`` * I (isotropic, so that both decoders of
-    :class:`~pyrogen.models.LinearGaussianVAE` have a unique optimum); W ``(D, rank)`` has N(0, 1) entries
-    (drawn from ``seed``, so the same ``(dim, rank, seed)`` always gives the same Sigma);
+    Psi = ``noise`` * I (isotropic, so that the collapsed optimum of
+    :class:`~pyrogen.models.LinearGaussianVAE` is unique); W ``(D, rank)`` has N(0, 1)
+    entries (drawn from ``seed``, so the same ``(dim, rank, seed)`` always gives the same Sigma);
     ``rank=0`` gives the diagonal case.
     """
     _check(dim, rank)

@@ -68,7 +68,7 @@ class BayesianGaussianMixtureCAVI:
             raise ValueError(f"nu0 must exceed D - 1 = {d - 1}, got {self.nu0_}")
 
     def m_step(self, x: torch.Tensor, resp: torch.Tensor) -> None:
-        """Updates q(pi) and q(mu_k, Lambda_k) from responsibilities ``(N, K)`` (eqs. 10.58-10.63)."""
+        """Updates q(pi), q(mu_k, Lambda_k) from responsibilities ``(N, K)`` (eqs. 10.58-10.63)."""
         d = x.shape[1]
         nk = resp.sum(0) + 10 * torch.finfo(x.dtype).eps  # (K,)
         xk = resp.T @ x / nk[:, None]  # (K, D)
@@ -122,7 +122,9 @@ class BayesianGaussianMixtureCAVI:
         self._prior(x)
         labels = torch.cdist(x, kmeans(x, self.num_components, seed=seed)).argmin(1)
         resp = F.one_hot(labels, self.num_components).to(x.dtype)
-        for it in range(1, num_iters + 1):
+        sweeps = 0
+        while sweeps < num_iters:
+            sweeps += 1
             self.m_step(x, resp)
             new = self.log_resp(x).exp()
             change = float((new - resp).abs().max())
@@ -130,7 +132,7 @@ class BayesianGaussianMixtureCAVI:
             if change < tol:
                 break
         self.m_step(x, resp)
-        return it
+        return sweeps
 
     @property
     def weights(self) -> torch.Tensor:

@@ -1,7 +1,6 @@
 """Generative models as PyroModules with ``model``/``guide`` pairs."""
 
 from pyrogen.models.gaussian_mixture import GaussianMixture, kmeans
-from pyrogen.models.linear_gaussian_vae import LinearGaussianVAE
 from pyrogen.models.likelihoods import (
     Bernoulli,
     ContinuousBernoulli,
@@ -9,6 +8,7 @@ from pyrogen.models.likelihoods import (
     Likelihood,
     get_likelihood,
 )
+from pyrogen.models.linear_gaussian_vae import LinearGaussianVAE
 from pyrogen.models.vae import VAE
 
 __all__ = [
