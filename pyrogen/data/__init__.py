@@ -1,6 +1,6 @@
 """Datasets: image loaders with download and sha256 checks, and toy 2-D densities."""
 
-from pyrogen.data.collapse import collapse_gaussian, collapse_gaussian_params
+from pyrogen.data.collapse import collapse_gaussian, collapse_gaussian_params, template_sequences
 from pyrogen.data.errors import ChecksumError, DatasetNotFoundError
 from pyrogen.data.idx import read_idx
 from pyrogen.data.image_data import ImageData
@@ -35,6 +35,7 @@ __all__ = [
     "load",
     "read_idx",
     "rings",
+    "template_sequences",
     "toy_2d",
     "twenty_five_gaussians",
     "twenty_five_gaussians_centers",

@@ -77,3 +77,33 @@ def collapse_gaussian(
         whiten = torch.linalg.cholesky(eps.T @ eps / n)
         eps = torch.linalg.solve_triangular(whiten, eps.T, upper=False).T.float()
     return loc.to(dev) + eps @ chol.T.to(dev)
+
+
+def template_sequences(
+    n: int,
+    length: int = 24,
+    num_templates: int = 4,
+    flip_prob: float = 0.05,
+    generator: torch.Generator | None = None,
+    seed: int = 0,
+) -> torch.Tensor:
+    r"""Binary sequences ``(n, length)``: a random template out of K, each bit flipped w.p. p.
+
+    The K templates are fixed random bit strings (from ``seed``). Which template a sequence
+    comes from is a global property: a decoder that sees the whole prefix can infer it, one
+    that sees only a short window cannot, which is what the VLAE experiment contrasts.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    if not 0 <= flip_prob <= 0.5 or num_templates < 1 or length < 1:
+        raise ValueError(
+            f"expected length >= 1, num_templates >= 1, flip_prob in [0, 0.5]; got "
+            f"{length}, {num_templates}, {flip_prob}"
+        )
+    templates = torch.randint(
+        2, (num_templates, length), generator=torch.Generator().manual_seed(seed)
+    )
+    dev = generator.device if generator is not None else torch.device("cpu")
+    k = torch.randint(num_templates, (n,), generator=generator, device=dev)
+    flips = torch.rand(n, length, generator=generator, device=dev) < flip_prob
+    return (templates.to(dev)[k] ^ flips.long()).float()

@@ -10,6 +10,7 @@ from pyrogen.models.likelihoods import (
 )
 from pyrogen.models.linear_gaussian_vae import LinearGaussianVAE
 from pyrogen.models.vae import VAE
+from pyrogen.models.windowed_ar_vae import WindowedARDecoder, WindowedARVAE
 
 __all__ = [
     "VAE",
@@ -19,6 +20,8 @@ __all__ = [
     "Gaussian",
     "Likelihood",
     "LinearGaussianVAE",
+    "WindowedARDecoder",
+    "WindowedARVAE",
     "get_likelihood",
     "kmeans",
 ]
