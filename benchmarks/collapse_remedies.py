@@ -76,10 +76,15 @@ def main(args: argparse.Namespace) -> None:
         vae = VAE((1, 28, 28), z_dim=args.z_dim, hidden=(200, 200))
         trainer = SVITrainer(vae, loss=loss, lr=args.lr)
         start = time.time()
-        for _ in range(args.epochs):
+        for epoch in range(args.epochs):
             perm = torch.randperm(train.shape[0])
             for i in range(steps_per_epoch):
-                trainer.step(train[perm[i * args.batch_size : (i + 1) * args.batch_size]])
+                out = trainer.step(train[perm[i * args.batch_size : (i + 1) * args.batch_size]])
+            print(
+                f"{name}: epoch {epoch + 1} loss {float(out['loss']):.2f} "
+                f"{time.time() - start:.0f}s",
+                flush=True,
+            )
         seconds = time.time() - start
         vae.eval()
         with torch.no_grad():
@@ -104,7 +109,8 @@ def main(args: argparse.Namespace) -> None:
         "units: Cov_x(E_q[z_u]) > 0.01 (Burda et al. 2016). ELBO surgery (Hoffman & Johnson "
         "2016): avg KL = KL(q(z) || p(z)) + I[i, z].",
         "",
-        "| objective | active units | NLL | -ELBO | avg KL | I[i, z] | KL(q(z) ‖ p(z)) | time (s) |",
+        "| objective | active units | NLL | -ELBO | avg KL | I[i, z] | KL(q(z) ‖ p(z)) "
+        "| time (s) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, au, nll, elbo, s, sec in rows:
