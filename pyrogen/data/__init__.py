@@ -18,6 +18,7 @@ uint8 array bytes (an ``.npz`` file's own bytes depend on zip timestamps and the
 Offline, :class:`DatasetNotFoundError` lists every missing file's full path and sha256.
 """
 
+from pyrogen.data.collapse import collapse_gaussian, collapse_gaussian_params, template_sequences
 from pyrogen.data.errors import ChecksumError, DatasetNotFoundError
 from pyrogen.data.idx import read_idx
 from pyrogen.data.image_data import ImageData
@@ -44,12 +45,15 @@ __all__ = [
     "FileSpec",
     "ImageData",
     "checkerboard",
+    "collapse_gaussian",
+    "collapse_gaussian_params",
     "eight_gaussians",
     "eight_gaussians_centers",
     "list_datasets",
     "load",
     "read_idx",
     "rings",
+    "template_sequences",
     "toy_2d",
     "twenty_five_gaussians",
     "twenty_five_gaussians_centers",

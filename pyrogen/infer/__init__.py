@@ -1,6 +1,9 @@
 """Objectives, steppers and the training loop."""
 
+from pyrogen.infer.cavi import NormalGammaCAVI
+from pyrogen.infer.cavi_mixture import BayesianGaussianMixtureCAVI
 from pyrogen.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from pyrogen.infer.em import GradientEM
 from pyrogen.infer.fit import TrainingDivergedError, fit, load_stepper_state, resolve_device
 from pyrogen.infer.gradient_variance import GradientStats, gradient_variance
 from pyrogen.infer.iwae import IWAE_ELBO
@@ -18,6 +21,9 @@ __all__ = [
     "CheckpointError",
     "GradientStats",
     "NVILBaseline",
+    "BayesianGaussianMixtureCAVI",
+    "GradientEM",
+    "NormalGammaCAVI",
     "SVIAdapter",
     "SVITrainer",
     "ScoreFunction_ELBO",
