@@ -1,5 +1,7 @@
 """Generative models as PyroModules with ``model``/``guide`` pairs."""
 
+from pyrogen.models.gan import Discriminator, Generator
+from pyrogen.models.infogan import InfoGANDiscriminator, InfoGANGenerator
 from pyrogen.models.likelihoods import (
     Bernoulli,
     ContinuousBernoulli,
@@ -13,7 +15,11 @@ __all__ = [
     "VAE",
     "Bernoulli",
     "ContinuousBernoulli",
+    "Discriminator",
     "Gaussian",
+    "Generator",
+    "InfoGANDiscriminator",
+    "InfoGANGenerator",
     "Likelihood",
     "get_likelihood",
 ]
