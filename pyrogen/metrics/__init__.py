@@ -1,4 +1,4 @@
-"""Evaluation metrics: sample quality (MMD, C2ST, FID, inception score, mode coverage)."""
+"""Metrics that papers report: likelihoods, latent usage, sample quality."""
 
 from pyrogen.metrics.c2st import c2st
 from pyrogen.metrics.feature_classifier import (
@@ -8,6 +8,7 @@ from pyrogen.metrics.feature_classifier import (
 )
 from pyrogen.metrics.fid import fid, frechet_distance
 from pyrogen.metrics.inception_score import inception_score
+from pyrogen.metrics.likelihood import bits_per_dim, log_likelihood
 from pyrogen.metrics.mmd import median_bandwidth, mmd
 from pyrogen.metrics.mode_coverage import (
     grid_centers,
@@ -18,12 +19,14 @@ from pyrogen.metrics.mode_coverage import (
 
 __all__ = [
     "FeatureClassifier",
+    "bits_per_dim",
     "c2st",
     "fid",
     "frechet_distance",
     "grid_centers",
     "inception_score",
     "load_or_train_classifier",
+    "log_likelihood",
     "median_bandwidth",
     "mmd",
     "mode_coverage",
