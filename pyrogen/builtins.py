@@ -7,6 +7,8 @@ from typing import Any
 
 from pyro.infer import ELBO, Trace_ELBO
 
+from pyrogen.infer.adversarial import GANPair
+from pyrogen.infer.gan_trainer import build_gan, gan_stepper
 from pyrogen.models import VAE
 from pyrogen.registry import register_loss, register_model
 
@@ -37,3 +39,20 @@ def _conv_vae(
 @register_loss("elbo", "Trace_ELBO: the single-sample reparameterized ELBO")
 def _elbo(config: dict[str, Any]) -> ELBO:
     return Trace_ELBO(num_particles=int(config.get("num_particles", 1)))
+
+
+@register_model(
+    "gan",
+    binarize=None,
+    stepper=gan_stepper,
+    description="GAN: MLP for vectors, DCGAN for images; --loss minimax|nonsaturating|"
+    "wasserstein|wgan-gp|hinge|ls|f:kl|f:reverse_kl|f:js|f:pearson|f:hellinger (2014-2017)",
+)
+def _gan(
+    x_shape: Sequence[int],
+    z_dim: int = 64,
+    hidden: Sequence[int] = (128, 128),
+    loss: str = "nonsaturating",
+    **_: Any,
+) -> GANPair:
+    return build_gan(x_shape, z_dim=z_dim, hidden=hidden, loss=loss)

@@ -68,7 +68,11 @@ class GANPair(nn.Module):
         return None
 
     @torch.no_grad()
-    def sample(self, num_samples: int, y: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(
+        self, num_samples: int, y: torch.Tensor | None = None, mean: bool = False
+    ) -> torch.Tensor:
+        """``(num_samples, *x_shape)`` from the generator. ``mean`` is accepted for the CLI's
+        sake and ignored: given z, a GAN sample is already deterministic."""
         return self.generator.sample(num_samples, y=y)
 
 
@@ -112,7 +116,8 @@ class AdversarialSVI:
             raise TypeError("feature matching needs a critic with a features(x) method")
         if self.loss.feature_matching and self.loss.unrolled_steps:
             raise ValueError("choose feature matching or an unrolled critic, not both")
-        self.module = GANPair(generator, discriminator)
+        self._pair = GANPair(generator, discriminator)
+        self.module: nn.Module = self._pair
         self.n_critic = int(n_critic)
         self.info_weight = float(info_weight)
         self._optim_args = {"g": optim_g, "d": optim_d}
@@ -122,11 +127,11 @@ class AdversarialSVI:
 
     @property
     def generator(self) -> Any:
-        return self.module.generator
+        return self._pair.generator
 
     @property
     def discriminator(self) -> Any:
-        return self.module.discriminator
+        return self._pair.discriminator
 
     def _optim(self, who: str) -> torch.optim.Optimizer:
         if who not in self._optims:

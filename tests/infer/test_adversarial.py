@@ -103,3 +103,30 @@ def test_factory_picks_architecture_and_paper_defaults():
     assert t.optim_d.defaults["betas"] == (0.5, 0.999) and t.n_critic == 1
     with pytest.raises(ValueError, match="expected one of"):
         make_gan_trainer((2,), "wgan")
+
+
+def test_fit_trains_checkpoints_and_resumes(tmp_path):
+    from pyrogen.infer import fit
+
+    x = torch.randn(64, 2)
+    t = make_gan_trainer((2,), "wgan-gp", hidden=(8,))
+    history = fit(t, x, epochs=1, batch_size=32, out=tmp_path, progress=False)
+    assert set(history[0]) >= {"train_loss", "train_loss_d", "train_loss_g"}
+    resumed = make_gan_trainer((2,), "wgan-gp", hidden=(8,))
+    history = fit(resumed, x, epochs=2, batch_size=32, out=tmp_path, progress=False)
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert resumed._critic_steps == 4  # two steps restored, two taken
+
+
+def test_registered_cli_model_builds_the_stepper_for_a_loss_name():
+    from pyrogen.registry import get_model
+
+    spec = get_model("gan")
+    module = spec.build((1, 8, 8), hidden=(16,), loss="wgan-gp")
+    assert spec.stepper is not None
+    stepper = spec.stepper(module, {"loss": "wgan-gp"})
+    assert isinstance(stepper, AdversarialSVI) and stepper.n_critic == 5
+    assert stepper.loss.kind == "wgan-gp" and stepper.generator is module.generator
+    assert spec.stepper(module, {"loss": "elbo"}).loss.kind == "nonsaturating"
+    with pytest.raises(ValueError, match="expected one of"):
+        spec.stepper(module, {"loss": "wgan"})
