@@ -10,12 +10,7 @@ from pyrogen.metrics.fid import fid, frechet_distance
 from pyrogen.metrics.inception_score import inception_score
 from pyrogen.metrics.likelihood import bits_per_dim, log_likelihood
 from pyrogen.metrics.mmd import median_bandwidth, mmd
-from pyrogen.metrics.mode_coverage import (
-    grid_centers,
-    mode_coverage,
-    ring_centers,
-    sample_mixture,
-)
+from pyrogen.metrics.mode_coverage import mode_coverage
 
 __all__ = [
     "FeatureClassifier",
@@ -23,14 +18,11 @@ __all__ = [
     "c2st",
     "fid",
     "frechet_distance",
-    "grid_centers",
     "inception_score",
     "load_or_train_classifier",
     "log_likelihood",
     "median_bandwidth",
     "mmd",
     "mode_coverage",
-    "ring_centers",
-    "sample_mixture",
     "train_classifier",
 ]

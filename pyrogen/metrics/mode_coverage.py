@@ -6,6 +6,9 @@ standard deviations). A mode is *covered* if it holds at least ``min_count`` hig
 samples; by default a tenth of its fair share, ``0.1 * N / K``, so that a generator spraying
 a few stray points near every mode does not count as covering them.
 
+The toys themselves are :func:`pyrogen.data.eight_gaussians` (radius 2, std 0.02) and
+:func:`pyrogen.data.twenty_five_gaussians` (spacing 2, std 0.05).
+
 References:
     Unrolled Generative Adversarial Networks, L. Metz et al., 2017, Sec. 3.1 (the ring of 8
     Gaussians). https://arxiv.org/abs/1611.02163
@@ -19,28 +22,6 @@ from __future__ import annotations
 import math
 
 import torch
-
-
-def ring_centers(num_modes: int = 8, radius: float = 2.0) -> torch.Tensor:
-    """``(K, 2)`` means evenly spaced on a circle (Metz et al.: K = 8, radius 2)."""
-    angle = torch.arange(num_modes, dtype=torch.float32) * (2 * math.pi / num_modes)
-    return radius * torch.stack([angle.cos(), angle.sin()], -1)
-
-
-def grid_centers(side: int = 5, spacing: float = 2.0) -> torch.Tensor:
-    """``(side^2, 2)`` means on a centred square grid (VEEGAN: 5 x 5, spacing 2)."""
-    ticks = (torch.arange(side, dtype=torch.float32) - (side - 1) / 2) * spacing
-    gx, gy = torch.meshgrid(ticks, ticks, indexing="ij")
-    return torch.stack([gx.flatten(), gy.flatten()], -1)
-
-
-def sample_mixture(
-    centers: torch.Tensor, std: float, num_samples: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """``(N, 2)`` draws from the equal-weight mixture of ``N(center, std^2 I)``."""
-    idx = torch.randint(0, centers.shape[0], (num_samples,), generator=generator)
-    noise = torch.randn(num_samples, centers.shape[1], generator=generator)
-    return centers[idx] + std * noise
 
 
 def mode_coverage(
