@@ -25,6 +25,7 @@ def build_gan(
     loss: str = DEFAULT_LOSS,
     arch: str | None = None,
     num_classes: int = 0,
+    width: int = 64,
     **_: Any,
 ) -> GANPair:
     """A generator and a critic suited to data of shape ``x_shape`` and to the loss.
@@ -38,6 +39,7 @@ def build_gan(
             mixes examples and breaks the per-example penalty (Gulrajani et al. 2017, Sec. 4).
         arch: ``"mlp"`` or ``"dcgan"``; ``None`` picks DCGAN for images, MLP for vectors.
         num_classes: > 0 builds a conditional GAN.
+        width: DCGAN channel width w: generator maps (2w, w), critic maps (w, 2w).
     """
     from pyrogen.models.gan import Discriminator, Generator
 
@@ -47,8 +49,13 @@ def build_gan(
     if arch is None:
         arch = "dcgan" if len(shape) == 3 and shape[1] % 4 == 0 and shape[2] % 4 == 0 else "mlp"
     norm = "layer" if loss == "wgan-gp" else "batch"
-    generator = Generator(shape, z_dim, hidden, arch=arch, num_classes=num_classes)
-    critic = Discriminator(shape, hidden, arch=arch, num_classes=num_classes, norm=norm)
+    w = int(width)
+    generator = Generator(
+        shape, z_dim, hidden, arch=arch, num_classes=num_classes, channels=(2 * w, w)
+    )
+    critic = Discriminator(
+        shape, hidden, arch=arch, num_classes=num_classes, norm=norm, channels=(w, 2 * w)
+    )
     return GANPair(generator, critic)
 
 
@@ -77,6 +84,7 @@ def make_gan_trainer(
     hidden: Sequence[int] = (128, 128),
     n_critic: int | None = None,
     num_classes: int = 0,
+    width: int = 64,
     **loss_options: Any,
 ) -> AdversarialSVI:
     """Generator, critic, loss and the papers' optimizers for data of one shape.
@@ -84,7 +92,7 @@ def make_gan_trainer(
     Args:
         dataset_shape: shape of one example, see :func:`build_gan`.
         loss: one of :data:`~pyrogen.infer.gan_loss.GAN_KINDS`.
-        z_dim, arch, hidden, num_classes: see :func:`build_gan`.
+        z_dim, arch, hidden, num_classes, width: see :func:`build_gan`.
         n_critic: critic updates per generator update; ``None`` gives 5 for the Wasserstein
             losses (as in both WGAN papers) and 1 otherwise.
         **loss_options: passed to :class:`~pyrogen.infer.GANLoss` (``label_smoothing``,
@@ -97,7 +105,7 @@ def make_gan_trainer(
         (10.0, 5, 'dcgan')
     """
     _check_kind(loss)
-    pair = build_gan(dataset_shape, z_dim, hidden, loss, arch, num_classes)
+    pair = build_gan(dataset_shape, z_dim, hidden, loss, arch, num_classes, width)
     if n_critic is None:
         n_critic = 5 if loss in ("wasserstein", "wgan-gp") else 1
     return AdversarialSVI(
