@@ -26,6 +26,7 @@ def build_gan(
     arch: str | None = None,
     num_classes: int = 0,
     width: int = 64,
+    norm: str | None = None,
     **_: Any,
 ) -> GANPair:
     """A generator and a critic suited to data of shape ``x_shape`` and to the loss.
@@ -40,6 +41,8 @@ def build_gan(
         arch: ``"mlp"`` or ``"dcgan"``; ``None`` picks DCGAN for images, MLP for vectors.
         num_classes: > 0 builds a conditional GAN.
         width: DCGAN channel width w: generator maps (2w, w), critic maps (w, 2w).
+        norm: normalization of the DCGAN critic; ``None`` picks ``"layer"`` for
+            ``wgan-gp`` and ``"batch"`` (Radford et al.) otherwise.
     """
     from pyrogen.models.gan import Discriminator, Generator
 
@@ -48,7 +51,8 @@ def build_gan(
     shape = tuple(int(s) for s in x_shape)
     if arch is None:
         arch = "dcgan" if len(shape) == 3 and shape[1] % 4 == 0 and shape[2] % 4 == 0 else "mlp"
-    norm = "layer" if loss == "wgan-gp" else "batch"
+    if norm is None:
+        norm = "layer" if loss == "wgan-gp" else "batch"
     w = int(width)
     generator = Generator(
         shape, z_dim, hidden, arch=arch, num_classes=num_classes, channels=(2 * w, w)
@@ -105,7 +109,9 @@ def make_gan_trainer(
         (10.0, 5, 'dcgan')
     """
     _check_kind(loss)
-    pair = build_gan(dataset_shape, z_dim, hidden, loss, arch, num_classes, width)
+    # Any gradient penalty (also gp= on another loss) needs a critic without batch norm.
+    norm = "layer" if loss == "wgan-gp" or loss_options.get("gp") else None
+    pair = build_gan(dataset_shape, z_dim, hidden, loss, arch, num_classes, width, norm)
     if n_critic is None:
         n_critic = 5 if loss in ("wasserstein", "wgan-gp") else 1
     return AdversarialSVI(
