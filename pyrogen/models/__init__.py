@@ -1,8 +1,10 @@
 """Generative models as PyroModules with ``model``/``guide`` pairs."""
 
 from pyrogen.models.flow_density import FlowDensity
+from pyrogen.models.gan import Discriminator, Generator
 from pyrogen.models.gaussian_mixture import GaussianMixture, kmeans
 from pyrogen.models.hierarchical_vae import HierarchicalVAE
+from pyrogen.models.infogan import InfoGANDiscriminator, InfoGANGenerator
 from pyrogen.models.ladder_vae import LadderVAE
 from pyrogen.models.likelihoods import (
     Bernoulli,
@@ -23,7 +25,11 @@ __all__ = [
     "GaussianMixture",
     "Bernoulli",
     "ContinuousBernoulli",
+    "Discriminator",
     "Gaussian",
+    "Generator",
+    "InfoGANDiscriminator",
+    "InfoGANGenerator",
     "Likelihood",
     "LinearGaussianVAE",
     "WindowedARDecoder",
