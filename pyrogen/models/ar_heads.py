@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import constraints
 
-from pyrogen.validation import check_binary
+from pyrogen.validation import check_binary, check_finite
 
 
 class ARHead(abc.ABC):
@@ -37,7 +37,7 @@ class ARHead(abc.ABC):
 
     @abc.abstractmethod
     def sample(self, params: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """A draw as a function of noise: ``params (N, P)``, ``noise (N, noise_dim)`` -> ``(N,)``."""
+        """One draw per row from noise: ``params (N, P)``, ``noise (N, U)`` -> ``(N,)``."""
 
     def draw_noise(
         self, shape: tuple[int, ...], device: torch.device, generator: torch.Generator | None
@@ -46,7 +46,8 @@ class ARHead(abc.ABC):
         return torch.rand(*shape, self.noise_dim, device=device, generator=generator)
 
     def check_support(self, x: torch.Tensor) -> None:
-        """Raises ``ValueError`` when ``x`` lies outside the support."""
+        """Raises ``ValueError`` when ``x`` lies outside the support (default: any finite)."""
+        check_finite(x)
 
     def input_scale(self, x: torch.Tensor) -> torch.Tensor:
         """Data mapped to about [-1, 1] before it enters a network (identity by default)."""
@@ -80,7 +81,7 @@ class BernoulliHead(ARHead):
 
 
 class CategoricalHead(ARHead):
-    """p(x_d = k | x_<d) = softmax(logits_d)_k over ``num_classes`` values 0..K-1, by inverse CDF."""
+    """p(x_d = k | x_<d) = softmax(logits_d)_k over values 0..K-1; sampled by inverse CDF."""
 
     name = "categorical"
 
@@ -173,4 +174,4 @@ def get_head(name: str | ARHead, **kwargs: object) -> ARHead:
     }
     if name not in heads:
         raise ValueError(f"unknown likelihood {name!r}; expected one of {sorted(heads)}")
-    return heads[name](**kwargs)  # type: ignore[arg-type]
+    return heads[name](**kwargs)

@@ -62,7 +62,7 @@ class AutoregressiveModel(PyroModule, TorchDistribution, metaclass=_ModuleDistri
 
     # -- what subclasses provide -------------------------------------------------------
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Per-position parameters ``(B, P, *x_shape)`` of p(x_d | x_<d) from ``x (B, *x_shape)``."""
+        """Parameters ``(B, P, *x_shape)`` of every p(x_d | x_<d) from ``x (B, *x_shape)``."""
         raise NotImplementedError
 
     def order(self) -> torch.Tensor:
@@ -91,7 +91,7 @@ class AutoregressiveModel(PyroModule, TorchDistribution, metaclass=_ModuleDistri
         return next(self.parameters()).device
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
-    def support(self) -> constraints.Constraint:  # type: ignore[override]
+    def support(self) -> constraints.Constraint:
         return constraints.independent(self.head.support, len(self.x_shape))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -119,7 +119,7 @@ class AutoregressiveModel(PyroModule, TorchDistribution, metaclass=_ModuleDistri
             if bool(((y < 0) | (y >= self.num_classes)).any()):
                 raise ValueError(f"labels y must lie in [0, {self.num_classes - 1}]")
 
-    def log_prob(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+    def log_prob(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """log p(x) ``(batch...)`` of ``x (batch..., *x_shape)`` in one network pass."""
         self.check_x(x)
         batch = x.shape[: x.dim() - len(self.x_shape)]
@@ -133,7 +133,7 @@ class AutoregressiveModel(PyroModule, TorchDistribution, metaclass=_ModuleDistri
         )
         return lp.sum(-1).reshape(batch)
 
-    def sample(  # type: ignore[override]
+    def sample(
         self,
         sample_shape: int | Sequence[int] = torch.Size(),
         y: torch.Tensor | None = None,
@@ -153,9 +153,13 @@ class AutoregressiveModel(PyroModule, TorchDistribution, metaclass=_ModuleDistri
         shape = (sample_shape,) if isinstance(sample_shape, int) else tuple(sample_shape)
         n = math.prod(shape)
         self._check_y(y, n)
-        dev = self.device
-        noise = self.head.draw_noise((n, self.num_positions), dev, generator)
-        x = torch.zeros(n, *self.x_shape, device=dev)
+        param = next(self.parameters())
+        dev, dtype = param.device, param.dtype
+        # Noise is drawn where the generator lives (CPU generators drive GPU models too).
+        noise_dev = generator.device if generator is not None else dev
+        noise = self.head.draw_noise((n, self.num_positions), noise_dev, generator)
+        noise = noise.to(device=dev, dtype=dtype)
+        x = torch.zeros(n, *self.x_shape, device=dev, dtype=dtype)
         was_training = self.training
         self.eval()
         try:

@@ -30,10 +30,10 @@ class Conditioned(TorchDistribution):
         super().__init__(y.shape, torch.Size(model.x_shape), validate_args=False)
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
-    def support(self) -> constraints.Constraint:  # type: ignore[override]
+    def support(self) -> constraints.Constraint:
         return self.model.support
 
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[: x.dim() - len(self.model.x_shape)]
         if lead[-1:] != self.y.shape:
             raise ValueError(
@@ -43,13 +43,13 @@ class Conditioned(TorchDistribution):
         y = self.y.expand(lead).reshape(-1)
         return self.model.log_prob(x.reshape(-1, *self.model.x_shape), y).reshape(lead)
 
-    def sample(self, sample_shape: torch.Size | tuple[int, ...] = torch.Size()) -> torch.Tensor:  # type: ignore[override]
+    def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:  # type: ignore[override]
         shape = tuple(sample_shape)
         y = self.y.expand(*shape, -1).reshape(-1)
         x = self.model.sample(y.shape[0], y=y)
         return x.reshape(*shape, *self.y.shape, *self.model.x_shape)
 
-    def expand(self, batch_shape, _instance=None):  # type: ignore[no-untyped-def]
+    def expand(self, batch_shape, _instance=None):
         batch_shape = torch.Size(batch_shape)
         if batch_shape == self.batch_shape:
             return self
@@ -60,4 +60,3 @@ class Conditioned(TorchDistribution):
 
 
 __all__ = ["Conditioned"]
-

@@ -69,7 +69,9 @@ class GatedPixelCNN(AutoregressiveModel):
             )
         super().__init__(x_shape, get_head(likelihood, **head_kwargs), num_classes)
         self.blocks = nn.ModuleList(
-            GatedPixelCNNBlock(1 if i == 0 else channels, channels, kernel_size, i == 0, num_classes)
+            GatedPixelCNNBlock(
+                1 if i == 0 else channels, channels, kernel_size, i == 0, num_classes
+            )
             for i in range(num_layers)
         )
         self.out_hidden = nn.Conv2d(channels, channels, 1)

@@ -115,4 +115,3 @@ def get_likelihood(name: str | Likelihood) -> Likelihood:
         raise ValueError(
             f"unknown likelihood {name!r}; expected one of {sorted(LIKELIHOODS)}"
         ) from None
-

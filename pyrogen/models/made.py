@@ -71,7 +71,11 @@ class MADE(AutoregressiveModel):
         gen = torch.Generator().manual_seed(seed)
         orders, per_layer = [], []
         for k in range(num_masks):
-            o = torch.arange(d) if (order == "natural" and k == 0) else torch.randperm(d, generator=gen)
+            o = (
+                torch.arange(d)
+                if (order == "natural" and k == 0)
+                else torch.randperm(d, generator=gen)
+            )
             orders.append(o)
             per_layer.append(made_masks(o, hidden, gen))
         self.register_buffer("orders", torch.stack(orders))
@@ -91,7 +95,7 @@ class MADE(AutoregressiveModel):
     def forward(
         self, x: torch.Tensor, y: torch.Tensor | None = None, mask_index: int | None = None
     ) -> torch.Tensor:
-        """Parameters ``(B, P, *x_shape)`` under ordering ``mask_index`` (default: the attribute)."""
+        """Parameters ``(B, P, *x_shape)`` under ordering ``mask_index`` (default: attribute)."""
         k = self.mask_index if mask_index is None else mask_index
         h = self.head.input_scale(x).reshape(x.shape[0], -1)
         for layer in self.layers[:-1]:
@@ -107,7 +111,7 @@ class MADE(AutoregressiveModel):
         params = self(flat, None, k).reshape(n, self.head.num_params, -1)
         return self.head.log_prob(params, flat.reshape(n, -1)).sum(-1)
 
-    def log_prob(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+    def log_prob(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """log p(x): a random ordering in training mode (order-agnostic training), the
         ensemble log (1/M) sum_k p_k(x) otherwise."""
         self.check_x(x)
@@ -120,7 +124,7 @@ class MADE(AutoregressiveModel):
         lps = torch.stack([self._log_prob_mask(flat, k) for k in range(self.num_masks)])
         return (torch.logsumexp(lps, 0) - math.log(self.num_masks)).reshape(batch)
 
-    def sample(  # type: ignore[override]
+    def sample(
         self,
         sample_shape: int | Sequence[int] = torch.Size(),
         y: torch.Tensor | None = None,
@@ -139,7 +143,9 @@ class MADE(AutoregressiveModel):
         which = self._which.to(x.device) if self.num_masks > 1 else None
         flat = x.view(n, -1)
         for k in range(self.num_masks):
-            rows = torch.arange(n, device=x.device) if which is None else (which == k).nonzero()[:, 0]
+            rows = (
+                torch.arange(n, device=x.device) if which is None else (which == k).nonzero()[:, 0]
+            )
             if rows.numel() == 0:
                 continue
             xk = x[rows]

@@ -1,4 +1,4 @@
-r"""PixelCNN: p(x) = prod_{r, c, k} p(x_{k, r, c} | x_{<(r, c)}, x_{<k, (r, c)}) with masked convolutions.
+r"""PixelCNN: p(x) = prod_{r, c, k} p(x_{k, r, c} | x_{<(r, c)}, x_{<k, (r, c)}) by masked convs.
 
 A 7x7 mask-A convolution, residual blocks of mask-B convolutions, and two 1x1 layers give
 every sub-pixel's conditional in one pass. Stacked masked 3x3 kernels grow a receptive field
@@ -20,6 +20,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +57,8 @@ class PixelCNN(AutoregressiveModel):
         Pixel Recurrent Neural Networks, A. van den Oord et al., 2016, Section 3.4.
         https://arxiv.org/abs/1601.06759
     """
+
+    layers: nn.ModuleList
 
     def __init__(
         self,
@@ -98,9 +101,13 @@ class PixelCNN(AutoregressiveModel):
         return idx.permute(1, 2, 0).reshape(-1)  # raster over pixels, channels innermost
 
     # -- cached generation ----------------------------------------------------------------
+    def _spatial(self) -> list[MaskedConv2d]:
+        """The convolutions with a spatial extent, input layer first."""
+        return [self.input_conv, *(cast(MaskedConv2d, c) for c in self.layers)]
+
     def _cone(self, xs: torch.Tensor, r: int, col: int) -> torch.Tensor:
         """Parameters ``(N, P, C)`` at pixel (r, col) from the padded scaled canvas ``xs``."""
-        convs = [self.input_conv, *self.layers]
+        convs = self._spatial()
         rh = sum(cv.radius[0] for cv in convs)
         rw = sum(cv.radius[1] for cv in convs)
         wid = self.x_shape[2]
@@ -110,7 +117,7 @@ class PixelCNN(AutoregressiveModel):
         window = xs[:, :, r : r + rh + 1, col : col + 2 * rw + 1]
         h = self.input_conv.forward_valid(window)
         top, left = top + self.input_conv.radius[0], left + self.input_conv.radius[1]
-        for conv in self.layers:
+        for conv in convs[1:]:
             a, b = conv.radius
             hh, ww = h.shape[-2:]
             rows = torch.arange(top, top + hh, device=h.device)
@@ -125,7 +132,7 @@ class PixelCNN(AutoregressiveModel):
         self, x: torch.Tensor, noise: torch.Tensor, y: torch.Tensor | None
     ) -> torch.Tensor:
         c, hgt, wid = self.x_shape
-        convs = [self.input_conv, *self.layers]
+        convs = self._spatial()
         rh = sum(cv.radius[0] for cv in convs)
         rw = sum(cv.radius[1] for cv in convs)
         xs = F.pad(self.head.input_scale(x), (rw, rw, rh, 0))

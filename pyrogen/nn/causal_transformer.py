@@ -14,6 +14,8 @@ References:
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,7 +47,9 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self._heads(h_t)
         cache["k"][:, :, t : t + 1] = k
         cache["v"][:, :, t : t + 1] = v
-        out = F.scaled_dot_product_attention(q, cache["k"][:, :, : t + 1], cache["v"][:, :, : t + 1])
+        out = F.scaled_dot_product_attention(
+            q, cache["k"][:, :, : t + 1], cache["v"][:, :, : t + 1]
+        )
         return self.proj(out.transpose(1, 2).reshape(h_t.shape))
 
 
@@ -98,8 +102,10 @@ class CausalTransformer(nn.Module):
         shape = (batch, self.num_heads, length, self.d_model // self.num_heads)
         return [{"k": p.new_zeros(shape), "v": p.new_zeros(shape)} for _ in self.blocks]
 
-    def step(self, h_t: torch.Tensor, caches: list[dict[str, torch.Tensor]], t: int) -> torch.Tensor:
+    def step(
+        self, h_t: torch.Tensor, caches: list[dict[str, torch.Tensor]], t: int
+    ) -> torch.Tensor:
         """Output at position ``t`` (``(B, 1, d)``), reading the cached earlier positions."""
         for block, cache in zip(self.blocks, caches):
-            h_t = block.step(h_t, cache, t)
+            h_t = cast(TransformerBlock, block).step(h_t, cache, t)
         return self.ln(h_t)

@@ -5,7 +5,7 @@ Vertical stack (sees every pixel in the rows above, full kernel width):
 with a (k//2 + 1) x k kernel reading rows r - k//2 .. r. Its output at row r - 1 is fed
 (shifted down one row, so row r never sees itself) into the horizontal stack, which reads the
 pixels to the left on the current row with a 1 x k mask-A (first block) or mask-B kernel:
-    h' = h + W_1x1 [tanh(W_f * h + U_f v_shift + V_f h_y) . sigmoid(W_g * h + U_g v_shift + V_g h_y)].
+    h' = h + W_1x1 [tanh(W_f * h + U_f v_sh + V_f h_y) . sigmoid(W_g * h + U_g v_sh + V_g h_y)].
 h_y is a learned per-class bias (class-conditional PixelCNN, eq. 4 with a one-hot h).
 
 References:
@@ -24,7 +24,7 @@ from pyrogen.nn.masked_conv import MaskedConv2d
 
 
 def gate(a: torch.Tensor) -> torch.Tensor:
-    """tanh(first half) * sigmoid(second half) along the channel axis ``(N, 2F, ...) -> (N, F, ...)``."""
+    """tanh(first half) * sigmoid(second half) of the channels: ``(N, 2F, ...) -> (N, F, ...)``."""
     f, g = a.chunk(2, dim=1)
     return torch.tanh(f) * torch.sigmoid(g)
 
@@ -58,7 +58,9 @@ class GatedPixelCNNBlock(nn.Module):
         self.k = kernel_size
         self.first = first
         self.v_conv = nn.Conv2d(in_channels, 2 * channels, (kernel_size // 2 + 1, kernel_size))
-        self.h_conv = MaskedConv2d(in_channels, 2 * channels, (1, kernel_size), "A" if first else "B")
+        self.h_conv = MaskedConv2d(
+            in_channels, 2 * channels, (1, kernel_size), "A" if first else "B"
+        )
         self.v_to_h = nn.Conv2d(2 * channels, 2 * channels, 1)
         self.h_out = nn.Conv2d(channels, channels, 1)
         self.v_class = nn.Embedding(num_classes, 2 * channels) if num_classes else None

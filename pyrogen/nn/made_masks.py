@@ -52,13 +52,16 @@ class MADELinear(nn.Linear):
     Shapes: ``(N, in_features) -> (N, out_features)``.
     """
 
+    masks: torch.Tensor
+
     def __init__(self, in_features: int, out_features: int, masks: torch.Tensor):
         super().__init__(in_features, out_features)
         if masks.shape[1:] != (out_features, in_features):
             raise ValueError(
-                f"masks must have shape (M, {out_features}, {in_features}), got {tuple(masks.shape)}"
+                f"masks must have shape (M, {out_features}, {in_features}), "
+                f"got {tuple(masks.shape)}"
             )
         self.register_buffer("masks", masks)
 
-    def forward(self, x: torch.Tensor, mask_index: int = 0) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor, mask_index: int = 0) -> torch.Tensor:
         return F.linear(x, self.weight * self.masks[mask_index], self.bias)

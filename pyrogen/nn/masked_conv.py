@@ -44,6 +44,8 @@ class MaskedConv2d(nn.Conv2d):
         https://arxiv.org/abs/1601.06759
     """
 
+    mask: torch.Tensor
+
     def __init__(
         self,
         in_channels: int,
@@ -65,7 +67,9 @@ class MaskedConv2d(nn.Conv2d):
         mask = torch.zeros(out_channels, in_channels, kh, kw)
         mask[:, :, : kh // 2] = 1
         mask[:, :, kh // 2, : kw // 2] = 1
-        centre = g_in[None, :] < g_out[:, None] if mask_type == "A" else g_in[None] <= g_out[:, None]
+        centre = (
+            g_in[None, :] < g_out[:, None] if mask_type == "A" else g_in[None] <= g_out[:, None]
+        )
         mask[:, :, kh // 2, kw // 2] = centre.float()
         self.register_buffer("mask", mask)
 

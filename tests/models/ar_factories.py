@@ -19,7 +19,6 @@ from pyrogen.models import (
     WaveNet,
 )
 
-
 BINARY = {
     # Every family as a density over 3x3 binary images (9 binary values for 1-D families).
     "made": lambda: MADE((1, 3, 3), hidden=(32, 32)),
