@@ -1,5 +1,20 @@
 """Objectives, steppers and the training loop."""
 
+from pyrogen.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from pyrogen.infer.fit import TrainingDivergedError, fit, load_stepper_state, resolve_device
+from pyrogen.infer.svi_adapter import SVIAdapter
 from pyrogen.infer.trainer import Stepper, SVITrainer, make_adam
 
-__all__ = ["SVITrainer", "Stepper", "make_adam"]
+__all__ = [
+    "CheckpointError",
+    "SVIAdapter",
+    "SVITrainer",
+    "Stepper",
+    "TrainingDivergedError",
+    "fit",
+    "load_checkpoint",
+    "load_stepper_state",
+    "make_adam",
+    "resolve_device",
+    "save_checkpoint",
+]
