@@ -105,26 +105,32 @@ class PixelCNN(AutoregressiveModel):
         """The convolutions with a spatial extent, input layer first."""
         return [self.input_conv, *(cast(MaskedConv2d, c) for c in self.layers)]
 
-    def _cone(self, xs: torch.Tensor, r: int, col: int) -> torch.Tensor:
-        """Parameters ``(N, P, C)`` at pixel (r, col) from the padded scaled canvas ``xs``."""
+    def _cone(
+        self,
+        xs: torch.Tensor,
+        r: int,
+        col: int,
+        weights: list[torch.Tensor],
+        inside: torch.Tensor,
+        rh: int,
+        rw: int,
+    ) -> torch.Tensor:
+        """Parameters ``(N, P, C)`` at pixel (r, col) from the padded scaled canvas ``xs``.
+
+        ``weights`` are the masked kernels cut to their rows at or above the centre,
+        ``inside`` marks the in-image positions of the padded canvas.
+        """
         convs = self._spatial()
-        rh = sum(cv.radius[0] for cv in convs)
-        rw = sum(cv.radius[1] for cv in convs)
-        wid = self.x_shape[2]
-        # Window of original rows r-rh..r and columns col-rw..col+rw (xs is padded by rh on
-        # top and rw on both sides).
-        top, left = r - rh, col - rw
-        window = xs[:, :, r : r + rh + 1, col : col + 2 * rw + 1]
-        h = self.input_conv.forward_valid(window)
-        top, left = top + self.input_conv.radius[0], left + self.input_conv.radius[1]
-        for conv in convs[1:]:
+        # The window holds original rows r-rh..r and columns col-rw..col+rw; in padded
+        # coordinates it starts at (r, col).
+        h = F.conv2d(xs[:, :, r : r + rh + 1, col : col + 2 * rw + 1], weights[0], convs[0].bias)
+        top, left = r + convs[0].radius[0], col + convs[0].radius[1]
+        for conv, w in zip(convs[1:], weights[1:]):
             a, b = conv.radius
             hh, ww = h.shape[-2:]
-            rows = torch.arange(top, top + hh, device=h.device)
-            cols = torch.arange(left, left + ww, device=h.device)
             # Zero outside the image, as the zero padding of the full pass does.
-            inside = (rows >= 0)[:, None] & ((cols >= 0) & (cols < wid))[None, :]
-            h = h[:, :, a:, b : ww - b] + conv.forward_valid(F.relu(h) * inside)
+            act = F.relu(h) * inside[top : top + hh, left : left + ww]
+            h = h[:, :, a:, b : ww - b] + F.conv2d(act, w, conv.bias)
             top, left = top + a, left + b
         return self._head(h)[:, :, :, 0, 0]
 
@@ -135,12 +141,14 @@ class PixelCNN(AutoregressiveModel):
         convs = self._spatial()
         rh = sum(cv.radius[0] for cv in convs)
         rw = sum(cv.radius[1] for cv in convs)
+        weights = [(cv.weight * cv.mask)[:, :, : cv.radius[0] + 1] for cv in convs]
         xs = F.pad(self.head.input_scale(x), (rw, rw, rh, 0))
+        inside = F.pad(x.new_ones(hgt, wid), (rw, rw, rh, 0))
         noise = noise.view(x.shape[0], c, hgt, wid, -1)
         for r in range(hgt):
             for col in range(wid):
                 for k in range(c):
-                    params = self._cone(xs, r, col)[:, :, k]
+                    params = self._cone(xs, r, col, weights, inside, rh, rw)[:, :, k]
                     v = self.head.sample(params, noise[:, k, r, col])
                     x[:, k, r, col] = v
                     xs[:, k, r + rh, col + rw] = self.head.input_scale(v)
