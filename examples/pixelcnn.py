@@ -45,8 +45,9 @@ def main(args: argparse.Namespace) -> dict[str, float]:
     train = load(args.dataset, "train", root=args.data_root, binarize=binarize)
     test = load(args.dataset, "test", root=args.data_root, binarize=binarize)
     n_train, n_test, epochs, channels, layers = len(train), 2000, args.epochs, 32, 5
+    num_samples = args.num_samples
     if args.smoke_test:
-        n_train, n_test, epochs, channels, layers = 256, 64, 1, 8, 2
+        n_train, n_test, epochs, channels, layers, num_samples = 256, 64, 1, 8, 2, 4
     g = torch.Generator().manual_seed(args.seed)
     x_train = train.x[torch.randperm(len(train), generator=g)[:n_train]]
     # Random test subset: binarized MNIST's test split is sorted by digit.
@@ -74,10 +75,10 @@ def main(args: argparse.Namespace) -> dict[str, float]:
     times = {}
     for cached in (False, True) if m.has_cache else (False,):
         t = time.perf_counter()
-        samples = m.sample(args.num_samples, cached=cached, generator=g.manual_seed(1))
+        samples = m.sample(num_samples, cached=cached, generator=g.manual_seed(1))
         times[cached] = time.perf_counter() - t
         print(
-            f"sampling {args.num_samples} images ({'cached' if cached else 'naive'}): "
+            f"sampling {num_samples} images ({'cached' if cached else 'naive'}): "
             f"{times[cached]:.2f} s"
         )
     if args.out:

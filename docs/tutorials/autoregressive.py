@@ -68,9 +68,9 @@ print(
     "SVI:           a =",
     ar.coef.data.numpy().round(3),
     "c =",
-    round(float(ar.intercept), 3),
+    round(ar.intercept.item(), 3),
     "sigma =",
-    round(float(ar.log_scale.exp()), 3),
+    round(ar.log_scale.exp().item(), 3),
 )
 print(
     "least squares: a =",

@@ -66,18 +66,45 @@ class GatedPixelCNNBlock(nn.Module):
         self.v_class = nn.Embedding(num_classes, 2 * channels) if num_classes else None
         self.h_class = nn.Embedding(num_classes, 2 * channels) if num_classes else None
 
+    def _class_bias(self, emb: nn.Embedding | None, y: torch.Tensor | None) -> torch.Tensor | float:
+        if emb is None:
+            return 0.0
+        if y is None:
+            raise ValueError("this block is class-conditional: pass labels y")
+        return emb(y)[:, :, None, None]
+
+    def vertical(
+        self, v: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(v', pre-activation) of the vertical stack; row i reads rows i - k//2 .. i."""
+        r = self.k // 2
+        v_pre = self.v_conv(F.pad(v, (r, r, r, 0)))
+        return gate(v_pre + self._class_bias(self.v_class, y)), v_pre
+
     def forward(
         self, v: torch.Tensor, h: torch.Tensor, y: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        r = self.k // 2
-        v_pre = self.v_conv(F.pad(v, (r, r, r, 0)))  # row i reads rows i - r .. i
+        v_new, v_pre = self.vertical(v, y)
         # Shift down one row: the horizontal stack at row i sees vertical features of rows < i.
         v_shift = F.pad(v_pre, (0, 0, 1, 0))[:, :, :-1]
-        h_pre = self.h_conv(h) + self.v_to_h(v_shift)
-        if self.v_class is not None and self.h_class is not None:
-            if y is None:
-                raise ValueError("this block is class-conditional: pass labels y")
-            v_pre = v_pre + self.v_class(y)[:, :, None, None]
-            h_pre = h_pre + self.h_class(y)[:, :, None, None]
+        h_pre = self.h_conv(h) + self.v_to_h(v_shift) + self._class_bias(self.h_class, y)
         h_new = self.h_out(gate(h_pre))
-        return gate(v_pre), h_new if self.first else h + h_new
+        return v_new, h_new if self.first else h + h_new
+
+    def horizontal_valid(
+        self, h: torch.Tensor, link: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The horizontal stack on a window of one row, without padding.
+
+        ``h (N, C_in, w)`` holds the incoming horizontal features of columns j .. j + w - 1,
+        ``link (N, 2F, w - k//2)`` the vertical features of the row above (already through
+        ``v_to_h``) for the output columns j + k//2 .. j + w - 1; returns ``(N, F, w - k//2)``.
+        """
+        r = self.k // 2
+        w = (self.h_conv.weight * self.h_conv.mask)[:, :, 0, : r + 1]
+        bias = self._class_bias(self.h_class, y)
+        if isinstance(bias, torch.Tensor):
+            bias = bias[..., 0]
+        h_pre = F.conv1d(h, w, self.h_conv.bias) + link + bias
+        h_new = F.conv1d(gate(h_pre), self.h_out.weight[:, :, 0], self.h_out.bias)
+        return h_new if self.first else h[:, :, r:] + h_new
