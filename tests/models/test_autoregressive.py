@@ -243,3 +243,14 @@ def test_bad_inputs_have_clear_errors():
         g.log_prob(torch.zeros(2, 1, 3, 3), torch.tensor([0, 2]))
     with pytest.raises(ValueError, match="one-channel"):
         GatedPixelCNN((3, 3, 3))
+
+
+def test_importance_sampled_log_likelihood_is_exact_for_a_fully_observed_model():
+    """With an empty guide every importance weight is p(x): the metric equals log_prob."""
+    from pyrogen.metrics import log_likelihood
+
+    m = make("pixelcnn").eval()
+    x = all_binary(m.x_shape, torch.float32)[::37]
+    with torch.no_grad():
+        est = log_likelihood(m, x, num_samples=20, batch_size=7, chunk_size=10)
+        assert torch.allclose(est, m.log_prob(x), atol=1e-4)
