@@ -14,6 +14,10 @@ An :class:`AutoregressiveModel` is at once
 Generation consumes noise drawn up front (one block per position), so the naive path (one
 full network pass per position) and a subclass's cached incremental path give the same
 sample for the same seed.
+
+References:
+    The Neural Autoregressive Distribution Estimator, H. Larochelle, I. Murray, 2011,
+    eq. (1) (the chain-rule factorization). https://proceedings.mlr.press/v15/larochelle11a.html
 """
 
 from __future__ import annotations
