@@ -1,7 +1,20 @@
 """Generative models as PyroModules with ``model``/``guide`` pairs."""
 
+from pyrogen.models.ar_heads import (
+    ARHead,
+    BernoulliHead,
+    CategoricalHead,
+    GaussianHead,
+    get_head,
+)
+from pyrogen.models.ar_process import LinearGaussianAR
+from pyrogen.models.autoregressive import AutoregressiveModel
+from pyrogen.models.conditioned import Conditioned
+from pyrogen.models.discretized_logistic import DiscretizedLogisticMixture
+from pyrogen.models.finite_memory import FiniteMemoryMLP
 from pyrogen.models.flow_density import FlowDensity
 from pyrogen.models.gan import Discriminator, Generator
+from pyrogen.models.gated_pixelcnn import GatedPixelCNN
 from pyrogen.models.gaussian_mixture import GaussianMixture, kmeans
 from pyrogen.models.hierarchical_vae import HierarchicalVAE
 from pyrogen.models.infogan import InfoGANDiscriminator, InfoGANGenerator
@@ -14,16 +27,28 @@ from pyrogen.models.likelihoods import (
     get_likelihood,
 )
 from pyrogen.models.linear_gaussian_vae import LinearGaussianVAE
+from pyrogen.models.made import MADE
+from pyrogen.models.pixelcnn import PixelCNN
+from pyrogen.models.pixelcnnpp import PixelCNNpp
+from pyrogen.models.rnn_density import RNNDensity
+from pyrogen.models.transformer_density import TransformerDensity
 from pyrogen.models.vae import VAE
+from pyrogen.models.wavenet import WaveNet
 from pyrogen.models.windowed_ar_vae import WindowedARDecoder, WindowedARVAE
 
 __all__ = [
+    "MADE",
     "VAE",
     "HierarchicalVAE",
     "LadderVAE",
     "FlowDensity",
     "GaussianMixture",
+    "ARHead",
+    "AutoregressiveModel",
     "Bernoulli",
+    "BernoulliHead",
+    "CategoricalHead",
+    "Conditioned",
     "ContinuousBernoulli",
     "Discriminator",
     "Gaussian",
@@ -34,6 +59,17 @@ __all__ = [
     "LinearGaussianVAE",
     "WindowedARDecoder",
     "WindowedARVAE",
+    "DiscretizedLogisticMixture",
+    "FiniteMemoryMLP",
+    "GaussianHead",
+    "GatedPixelCNN",
+    "LinearGaussianAR",
+    "PixelCNN",
+    "PixelCNNpp",
+    "RNNDensity",
+    "TransformerDensity",
+    "WaveNet",
+    "get_head",
     "get_likelihood",
     "kmeans",
 ]

@@ -1,7 +1,12 @@
 """Neural-network building blocks shared by the models."""
 
+from pyrogen.nn.causal_conv import CausalConv1d
+from pyrogen.nn.causal_transformer import CausalSelfAttention, CausalTransformer, TransformerBlock
 from pyrogen.nn.conv import ConvDecoder, ConvEncoder
+from pyrogen.nn.gated_pixelcnn import GatedPixelCNNBlock, gate
 from pyrogen.nn.made import AutoregressiveNN, MaskedLinear
+from pyrogen.nn.made_masks import MADELinear, made_masks
+from pyrogen.nn.masked_conv import MaskedConv2d, channel_groups
 from pyrogen.nn.mlp import MLP, activation
 
 __all__ = [
@@ -11,4 +16,14 @@ __all__ = [
     "ConvEncoder",
     "MaskedLinear",
     "activation",
+    "CausalConv1d",
+    "CausalSelfAttention",
+    "CausalTransformer",
+    "GatedPixelCNNBlock",
+    "MADELinear",
+    "MaskedConv2d",
+    "TransformerBlock",
+    "channel_groups",
+    "gate",
+    "made_masks",
 ]
