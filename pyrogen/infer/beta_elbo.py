@@ -105,8 +105,10 @@ class BetaELBO(ELBO):
             raise ValueError(f"beta must be >= 0, got {beta}")
         if isinstance(capacity, (int, float)) and capacity < 0:
             raise ValueError(f"capacity must be >= 0 nats, got {capacity}")
-        if capacity is not None and not isinstance(capacity, (int, float)) and not callable(
-            capacity
+        if (
+            capacity is not None
+            and not isinstance(capacity, (int, float))
+            and not callable(capacity)
         ):
             raise TypeError(
                 f"capacity must be None, a number or a callable step -> C, "

@@ -41,9 +41,10 @@ def test_beta_weights_the_kl_estimate():
     pyro.set_rng_seed(3)
     guide_tr = pyro.poutine.trace(vae.guide).get_trace(x)
     model_tr = pyro.poutine.trace(pyro.poutine.replay(vae.model, guide_tr)).get_trace(x)
-    z_kl = guide_tr.log_prob_sum() - model_tr.nodes["z"]["fn"].log_prob(
-        model_tr.nodes["z"]["value"]
-    ).sum()
+    z_kl = (
+        guide_tr.log_prob_sum()
+        - model_tr.nodes["z"]["fn"].log_prob(model_tr.nodes["z"]["value"]).sum()
+    )
     assert kl == pytest.approx(float(z_kl.detach()), rel=1e-4)
 
 
