@@ -116,8 +116,8 @@ class FactorVAETrainer:
             guide_tr = pyro.poutine.trace(m.guide).get_trace(x)
             model = pyro.poutine.replay(m.model, trace=guide_tr)
             model_tr = pyro.poutine.trace(model).get_trace(x)
-        elbo = (model_tr.log_prob_sum() - guide_tr.log_prob_sum()) / x.shape[0]
-        z = guide_tr.nodes["z"]["value"]
+        elbo = torch.as_tensor(model_tr.log_prob_sum() - guide_tr.log_prob_sum()) / x.shape[0]
+        z = torch.as_tensor(guide_tr.nodes["z"]["value"])
         return elbo, m.tc_estimate(z), z
 
     def discriminator_step(self, z: torch.Tensor, z_other: torch.Tensor) -> torch.Tensor:
