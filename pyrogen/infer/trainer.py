@@ -28,7 +28,8 @@ class Stepper(Protocol):
 
     def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """One update on a batch; returns 0-dim tensors (no host sync). ``"loss"`` is the
-        per-example objective being minimized (nats when it is a negative bound)."""
+        per-example objective being minimized (nats when it is a negative bound); SVI
+        steppers also report ``"elbo"`` = -loss."""
         ...
 
     def evaluate(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -95,7 +96,8 @@ class SVITrainer:
 
     def _objective(self, x: torch.Tensor) -> torch.Tensor:
         module: Any = self.module
-        return self.loss.differentiable_loss(module.model, module.guide, x) / x.shape[0]
+        loss: Any = self.loss  # every pyro ELBO subclass has differentiable_loss
+        return loss.differentiable_loss(module.model, module.guide, x) / x.shape[0]
 
     def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self.module.train()
@@ -104,13 +106,15 @@ class SVITrainer:
             loss = self._objective(x)
             loss.backward()
             self.optim.step()
-        return {"loss": loss.detach()}
+        loss = loss.detach()
+        return {"loss": loss, "elbo": -loss}
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self.module.eval()
         with pyro.settings.context(module_local_params=True):
-            return {"loss": self._objective(x).detach()}
+            loss = self._objective(x).detach()
+        return {"loss": loss, "elbo": -loss}
 
     def state_dict(self) -> dict[str, Any]:
         return {"module": self.module.state_dict(), "optim": self.optim.state_dict()}

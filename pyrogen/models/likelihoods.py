@@ -30,7 +30,7 @@ class Likelihood(abc.ABC):
     def mean(self, params: torch.Tensor, event_dim: int) -> torch.Tensor:
         """E[x | z], shaped like the data."""
 
-    def check_support(self, x: torch.Tensor) -> None:
+    def check_support(self, x: torch.Tensor) -> None:  # noqa: B027 (optional hook)
         """Raises ``ValueError`` if ``x`` is outside the support (default: any real)."""
 
 
@@ -45,7 +45,7 @@ class Bernoulli(Likelihood):
     def mean(self, params: torch.Tensor, event_dim: int) -> torch.Tensor:
         return torch.sigmoid(params)
 
-    def check_support(self, x: torch.Tensor) -> None:
+    def check_support(self, x: torch.Tensor) -> None:  # noqa: B027 (optional hook)
         check_binary(x)
 
 
@@ -68,7 +68,7 @@ class ContinuousBernoulli(Likelihood):
     def mean(self, params: torch.Tensor, event_dim: int) -> torch.Tensor:
         return dist.ContinuousBernoulli(logits=params, validate_args=False).mean
 
-    def check_support(self, x: torch.Tensor) -> None:
+    def check_support(self, x: torch.Tensor) -> None:  # noqa: B027 (optional hook)
         check_unit_interval(x)
 
 
@@ -115,4 +115,3 @@ def get_likelihood(name: str | Likelihood) -> Likelihood:
         raise ValueError(
             f"unknown likelihood {name!r}; expected one of {sorted(LIKELIHOODS)}"
         ) from None
-

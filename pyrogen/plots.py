@@ -1,0 +1,111 @@
+"""Figures people would rather look at than read: sample grids, reconstructions, curves.
+
+Everything renders with matplotlib's Agg backend to PNG files, so it works on machines with
+no display. Functions return the path written.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 1) -> np.ndarray:
+    """Tiles ``(N, C, H, W)`` images (values in [0, 1]) into one ``(H', W')`` or
+    ``(H', W', 3)`` array, ``nrow`` images per row (default: a square grid)."""
+    if images.dim() != 4:
+        raise ValueError(f"image_grid expects (N, C, H, W), got shape {tuple(images.shape)}")
+    imgs = images.detach().float().clamp(0, 1).cpu()
+    n, c, h, w = imgs.shape
+    nrow = nrow or max(1, math.ceil(math.sqrt(n)))
+    ncol = math.ceil(n / nrow)
+    grid = torch.ones(c, ncol * (h + pad) + pad, nrow * (w + pad) + pad)
+    for i in range(n):
+        r, k = divmod(i, nrow)
+        top, left = pad + r * (h + pad), pad + k * (w + pad)
+        grid[:, top : top + h, left : left + w] = imgs[i]
+    arr = grid.permute(1, 2, 0).numpy()
+    return arr[..., 0] if c == 1 else arr
+
+
+def save_image_grid(
+    images: torch.Tensor, path: str | os.PathLike[str], nrow: int | None = None, title: str = ""
+) -> Path:
+    """Saves ``(N, C, H, W)`` images in [0, 1] as a PNG grid."""
+    arr = image_grid(images, nrow)
+    fig, ax = plt.subplots(figsize=(6, 6 * arr.shape[0] / arr.shape[1]))
+    ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=1)
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def save_reconstructions(
+    x: torch.Tensor, x_rec: torch.Tensor, path: str | os.PathLike[str], n: int = 16
+) -> Path:
+    """Saves originals (top rows) above their reconstructions (bottom rows)."""
+    n = min(n, x.shape[0])
+    both = torch.cat([x[:n], x_rec[:n]])
+    return save_image_grid(both, path, nrow=n, title="data (top) / reconstruction (bottom)")
+
+
+def save_curves(
+    history: Sequence[dict[str, float]],
+    path: str | os.PathLike[str],
+    keys: Sequence[str] | None = None,
+    ylabel: str = "loss (nats per example)",
+) -> Path:
+    """Plots per-epoch metrics (e.g. ``train_loss``, ``test_loss``) against the epoch."""
+    if not history:
+        raise ValueError("save_curves needs at least one epoch of history, got none")
+    keys = list(keys or [k for k in history[0] if k.endswith("_loss")])
+    epochs = [row["epoch"] for row in history]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k in keys:
+        ax.plot(epochs, [row.get(k, float("nan")) for row in history], label=k, marker=".")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def save_density_2d(
+    log_density: torch.Tensor,
+    extent: tuple[float, float, float, float],
+    path: str | os.PathLike[str],
+    samples: torch.Tensor | None = None,
+    title: str = "",
+) -> Path:
+    """Shows a density evaluated on a grid (``(G, G)`` log-density, rows along y) with
+    optional ``(N, 2)`` samples beside it."""
+    ncols = 2 if samples is not None else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(4 * ncols, 4), squeeze=False)
+    axes[0, 0].imshow(log_density.exp().cpu().numpy(), extent=extent, origin="lower")
+    axes[0, 0].set_title(title or "density")
+    if samples is not None:
+        s = samples.detach().cpu().numpy()
+        axes[0, 1].scatter(s[:, 0], s[:, 1], s=2, alpha=0.5)
+        axes[0, 1].set_xlim(extent[0], extent[1])
+        axes[0, 1].set_ylim(extent[2], extent[3])
+        axes[0, 1].set_title("samples")
+    return _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
