@@ -1,5 +1,6 @@
 """Generative models as PyroModules with ``model``/``guide`` pairs."""
 
+from pyrogen.models.code_prior import CodePixelCNN
 from pyrogen.models.factor_vae import FactorVAE, FactorVAETrainer, permute_dims
 from pyrogen.models.likelihoods import (
     Bernoulli,
@@ -9,9 +10,13 @@ from pyrogen.models.likelihoods import (
     get_likelihood,
 )
 from pyrogen.models.vae import VAE
+from pyrogen.models.vq_vae import VQVAE, VQVAETrainer
 
 __all__ = [
     "VAE",
+    "VQVAE",
+    "VQVAETrainer",
+    "CodePixelCNN",
     "FactorVAE",
     "FactorVAETrainer",
     "Bernoulli",

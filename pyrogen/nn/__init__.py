@@ -2,5 +2,6 @@
 
 from pyrogen.nn.conv import ConvDecoder, ConvEncoder
 from pyrogen.nn.mlp import MLP, activation
+from pyrogen.nn.quantize import Quantized, VectorQuantizer
 
-__all__ = ["MLP", "ConvDecoder", "ConvEncoder", "activation"]
+__all__ = ["MLP", "ConvDecoder", "ConvEncoder", "Quantized", "VectorQuantizer", "activation"]
