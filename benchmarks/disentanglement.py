@@ -64,8 +64,11 @@ def main(args: argparse.Namespace) -> None:
     sprites = Sprites(size=args.size)
     x, _ = load_sprites(args.num_data, sprites=sprites, seed=1234)
     x_test, _ = load_sprites(2000, sprites=sprites, seed=4321)
-    names = {"vae": "VAE (beta = 1)", "beta": f"beta-VAE (beta = {args.beta:g})",
-             "factor": f"FactorVAE (gamma = {args.gamma:g})"}
+    names = {
+        "vae": "VAE (beta = 1)",
+        "beta": f"beta-VAE (beta = {args.beta:g})",
+        "factor": f"FactorVAE (gamma = {args.gamma:g})",
+    }
     rows, figs = [], {}
     for seed in args.seeds:
         for kind in ("vae", "beta", "factor"):
@@ -83,11 +86,25 @@ def main(args: argparse.Namespace) -> None:
             pyro.set_rng_seed(seed)
             elbo = -BetaELBO().loss(vae.model, vae.guide, x_test) / len(x_test)
             kl = kl_per_dim(vae, x_test)
-            score = beta_vae_score(lambda im, v=vae: v.encode(im)[0], sprites,
-                                   num_train=args.metric_train, num_test=args.metric_test,
-                                   seed=100 + seed)
-            rows.append((names[kind], seed, score["accuracy"], elbo, float(kl.sum()),
-                         int((kl > 0.1).sum()), float(last.get("tc", float("nan"))), seconds))
+            score = beta_vae_score(
+                lambda im, v=vae: v.encode(im)[0],
+                sprites,
+                num_train=args.metric_train,
+                num_test=args.metric_test,
+                seed=100 + seed,
+            )
+            rows.append(
+                (
+                    names[kind],
+                    seed,
+                    score["accuracy"],
+                    elbo,
+                    float(kl.sum()),
+                    int((kl > 0.1).sum()),
+                    float(last.get("tc", float("nan"))),
+                    seconds,
+                )
+            )
             print(rows[-1], flush=True)
             if seed == args.seeds[0]:
                 dims = kl.argsort(descending=True)[: min(6, args.z_dim)]
@@ -116,8 +133,10 @@ def write(rows, figs, args: argparse.Namespace) -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, seed, acc, elbo, kl, units, tc, secs in rows:
-        lines.append(f"| {name} | {seed} | {acc:.3f} | {elbo:.1f} | {kl:.1f} | {units} "
-                     f"| {tc:.3f} | {secs:.0f} |")
+        lines.append(
+            f"| {name} | {seed} | {acc:.3f} | {elbo:.1f} | {kl:.1f} | {units} "
+            f"| {tc:.3f} | {secs:.0f} |"
+        )
     lines += ["", "| model | mean accuracy | min | max |", "|---|---|---|---|"]
     for name in dict.fromkeys(r[0] for r in rows):
         accs = torch.tensor([r[2] for r in rows if r[0] == name])

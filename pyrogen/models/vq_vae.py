@@ -42,6 +42,8 @@ class VQVAE(PyroModule):
             in [0, 1], ``"bernoulli"``, ``"gaussian"``).
         beta: commitment weight (the paper: 0.25).
         ema: EMA codebook updates instead of the codebook loss.
+        init: codebook initialization, ``"uniform"`` or ``"data"`` (see
+            :class:`~pyrogen.nn.VectorQuantizer`).
         prior: optional stage-2 prior over code grids with ``sample(n) -> (n, h, w)``.
 
     Example:
@@ -63,6 +65,7 @@ class VQVAE(PyroModule):
         likelihood: str | Likelihood = "continuous_bernoulli",
         beta: float = 0.25,
         ema: bool = False,
+        init: str = "uniform",
         prior: nn.Module | None = None,
     ):
         super().__init__()
@@ -82,7 +85,7 @@ class VQVAE(PyroModule):
             nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(),
             nn.Conv2d(hidden, code_dim, 1),
         )  # fmt: skip
-        self.quantizer = VectorQuantizer(num_codes, code_dim, ema=ema)
+        self.quantizer = VectorQuantizer(num_codes, code_dim, ema=ema, init=init)
         self.decoder = nn.Sequential(
             nn.Conv2d(code_dim, hidden, 3, padding=1), nn.ReLU(),
             nn.ConvTranspose2d(hidden, hidden, 4, stride=2, padding=1), nn.ReLU(),

@@ -51,6 +51,9 @@ class VectorQuantizer(nn.Module):
         ema: update the codebook by exponential moving averages instead of gradients.
         decay: EMA decay gamma (the paper: 0.99).
         eps: Laplace smoothing of the EMA cluster sizes, so unused codes do not divide by 0.
+        init: ``"uniform"`` (the paper: U(-1/K, 1/K)) or ``"data"``: on the first training
+            batch every code is set to a randomly chosen encoder output, so that no code starts
+            far from the data and stays unused (a common k-means-style remedy).
 
     Example:
         >>> vq = VectorQuantizer(num_codes=8, code_dim=4)
@@ -66,6 +69,7 @@ class VectorQuantizer(nn.Module):
     codebook: torch.Tensor
     cluster_size: torch.Tensor
     cluster_sum: torch.Tensor
+    initialized: torch.Tensor
 
     def __init__(
         self,
@@ -74,23 +78,27 @@ class VectorQuantizer(nn.Module):
         ema: bool = False,
         decay: float = 0.99,
         eps: float = 1e-5,
+        init: str = "uniform",
     ):
         super().__init__()
         if num_codes < 1 or code_dim < 1:
             raise ValueError(
                 f"need num_codes >= 1 and code_dim >= 1, got {num_codes} and {code_dim}"
             )
+        if init not in ("uniform", "data"):
+            raise ValueError(f"unknown codebook init {init!r}; expected 'uniform' or 'data'")
         if not 0.0 < decay < 1.0:
             raise ValueError(f"EMA decay must lie in (0, 1), got {decay}")
         self.num_codes, self.code_dim = num_codes, code_dim
         self.ema, self.decay, self.eps = ema, decay, eps
-        init = torch.empty(num_codes, code_dim).uniform_(-1.0 / num_codes, 1.0 / num_codes)
+        self.register_buffer("initialized", torch.tensor(init == "uniform"))
+        codes = torch.empty(num_codes, code_dim).uniform_(-1.0 / num_codes, 1.0 / num_codes)
         if ema:
-            self.register_buffer("codebook", init)
+            self.register_buffer("codebook", codes)
             self.register_buffer("cluster_size", torch.zeros(num_codes))
-            self.register_buffer("cluster_sum", init.clone())
+            self.register_buffer("cluster_sum", codes.clone())
         else:
-            self.codebook = nn.Parameter(init)
+            self.codebook = nn.Parameter(codes)
 
     def nearest(self, flat: torch.Tensor) -> torch.Tensor:
         """Index of the nearest code for each row of ``flat`` ``(N, D)`` -> ``(N,)``."""
@@ -114,6 +122,8 @@ class VectorQuantizer(nn.Module):
             )
         b, d, h, w = z_e.shape
         flat = z_e.permute(0, 2, 3, 1).reshape(-1, d)  # (B*H*W, D)
+        if self.training and not bool(self.initialized):
+            self._init_from(flat.detach())
         idx = self.nearest(flat.detach())
         if self.ema and self.training:
             self._ema_update(flat.detach(), idx)
@@ -133,6 +143,15 @@ class VectorQuantizer(nn.Module):
             perplexity=entropy.exp(),
             usage=(counts > 0).to(flat.dtype).mean(),
         )
+
+    @torch.no_grad()
+    def _init_from(self, flat: torch.Tensor) -> None:
+        pick = torch.randint(len(flat), (self.num_codes,), device=flat.device)
+        self.codebook.copy_(flat[pick])
+        if self.ema:
+            self.cluster_sum.copy_(flat[pick])
+            self.cluster_size.fill_(1.0)
+        self.initialized.fill_(True)
 
     @torch.no_grad()
     def _ema_update(self, flat: torch.Tensor, idx: torch.Tensor) -> None:

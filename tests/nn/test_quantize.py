@@ -83,9 +83,25 @@ def test_ema_codebook_converges_to_cluster_means():
         assert torch.allclose(vq.codebook[k], flat[idx == k].mean(0), atol=1e-3)
 
 
+def test_data_init_places_every_code_on_an_encoder_output():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(num_codes=6, code_dim=2, init="data")
+    z_e = 10 + torch.randn(1, 2, 5, 5)
+    vq.eval()
+    vq(z_e)  # evaluation never initializes
+    assert vq.codebook.abs().max() < 1
+    vq.train()
+    out = vq(z_e)
+    flat = z_e.permute(0, 2, 3, 1).reshape(-1, 2)
+    assert torch.cdist(vq.codebook.detach(), flat).min(1).values.max() < 1e-6
+    assert bool(vq.initialized) and out.usage > 1 / 6
+
+
 def test_bad_shapes_fail_fast():
     vq = VectorQuantizer(4, 2)
     with pytest.raises(ValueError, match=r"\(B, 2, H, W\), got \(3, 5, 2, 2\)"):
         vq(torch.zeros(3, 5, 2, 2))
     with pytest.raises(ValueError, match="decay must lie in"):
         VectorQuantizer(4, 2, ema=True, decay=1.0)
+    with pytest.raises(ValueError, match="unknown codebook init 'kmeans'"):
+        VectorQuantizer(4, 2, init="kmeans")
