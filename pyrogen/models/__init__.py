@@ -2,6 +2,7 @@
 
 from pyrogen.models.code_prior import CodePixelCNN
 from pyrogen.models.factor_vae import FactorVAE, FactorVAETrainer, permute_dims
+from pyrogen.models.info_vae import InfoVAE
 from pyrogen.models.likelihoods import (
     Bernoulli,
     ContinuousBernoulli,
@@ -19,6 +20,7 @@ __all__ = [
     "CodePixelCNN",
     "FactorVAE",
     "FactorVAETrainer",
+    "InfoVAE",
     "Bernoulli",
     "ContinuousBernoulli",
     "Gaussian",
