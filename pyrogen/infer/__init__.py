@@ -1,6 +1,7 @@
 """Objectives, steppers and the training loop."""
 
 from pyrogen.infer.adversarial import AdversarialSVI, GANPair, default_optimizer
+from pyrogen.infer.beta_elbo import BetaELBO, LinearCapacity
 from pyrogen.infer.cavi import NormalGammaCAVI
 from pyrogen.infer.cavi_mixture import BayesianGaussianMixtureCAVI
 from pyrogen.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -10,6 +11,7 @@ from pyrogen.infer.fit import TrainingDivergedError, fit, load_stepper_state, re
 from pyrogen.infer.gan_loss import GAN_KINDS, GANLoss
 from pyrogen.infer.gan_trainer import build_gan, gan_stepper, make_gan_trainer
 from pyrogen.infer.gradient_variance import GradientStats, gradient_variance
+from pyrogen.infer.info_elbo import InfoVAE_ELBO, mmd_rbf
 from pyrogen.infer.iwae import IWAE_ELBO
 from pyrogen.infer.nvil import NVILBaseline
 from pyrogen.infer.score_function import ScoreFunction_ELBO
@@ -34,6 +36,9 @@ __all__ = [
     "FDivergence",
     "GANLoss",
     "GANPair",
+    "BetaELBO",
+    "InfoVAE_ELBO",
+    "LinearCapacity",
     "SVIAdapter",
     "SVITrainer",
     "ScoreFunction_ELBO",
@@ -49,6 +54,7 @@ __all__ = [
     "load_stepper_state",
     "make_adam",
     "make_gan_trainer",
+    "mmd_rbf",
     "resolve_device",
     "save_checkpoint",
 ]

@@ -2,6 +2,7 @@
 
 from pyrogen.metrics.active_units import ActiveUnits, active_units, posterior_means
 from pyrogen.metrics.c2st import c2st
+from pyrogen.metrics.disentanglement import beta_vae_score
 from pyrogen.metrics.elbo_surgery import ElboSurgery, elbo_surgery
 from pyrogen.metrics.feature_classifier import (
     FeatureClassifier,
@@ -34,4 +35,5 @@ __all__ = [
     "mmd",
     "mode_coverage",
     "train_classifier",
+    "beta_vae_score",
 ]

@@ -8,6 +8,7 @@ from pyrogen.nn.made import AutoregressiveNN, MaskedLinear
 from pyrogen.nn.made_masks import MADELinear, made_masks
 from pyrogen.nn.masked_conv import MaskedConv2d, channel_groups
 from pyrogen.nn.mlp import MLP, activation
+from pyrogen.nn.quantize import Quantized, VectorQuantizer
 
 __all__ = [
     "MLP",
@@ -27,3 +28,4 @@ __all__ = [
     "gate",
     "made_masks",
 ]
+__all__ = ["MLP", "ConvDecoder", "ConvEncoder", "Quantized", "VectorQuantizer", "activation"]
