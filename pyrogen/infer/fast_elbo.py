@@ -82,6 +82,8 @@ def _check_module(module: nn.Module) -> VAE:
         raise FastPathUnavailable(
             f"{cls.__name__} overrides model() or guide(); its structure is not the VAE's"
         )
+    if getattr(module, "flows", None) is not None:
+        raise FastPathUnavailable("the guide is flow-transformed (flow=...), not a plain Normal")
     return module
 
 
@@ -162,9 +164,9 @@ class VAEObjective(nn.Module):
         if type(vae.likelihood) is Bernoulli:
             # torch's Bernoulli(logits).log_prob is -BCE-with-logits on broadcast values.
             lp = -F.binary_cross_entropy_with_logits(params, x.expand_as(params), reduction="none")
-        else:
-            lp = vae.likelihood.dist(params, vae.event_dim).base_dist.log_prob(x)
-        return lp.reshape(*lp.shape[: lp.dim() - vae.event_dim], -1).sum(-1)
+            return lp.reshape(*lp.shape[: lp.dim() - vae.event_dim], -1).sum(-1)
+        # Any other likelihood: the very distribution the model's "x" site builds.
+        return vae.likelihood.dist(params, vae.event_dim).log_prob(x)
 
     def draw_noise(self, batch: int) -> torch.Tensor:
         """eps ~ N(0, I), ``(B, D)`` for one particle else ``(K, B, D)``, drawn as Pyro does."""

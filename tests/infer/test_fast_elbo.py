@@ -7,7 +7,7 @@ import torch
 from pyro import poutine
 from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 
-from pyrogen.infer import SVITrainer
+from pyrogen.infer import IWAE_ELBO, SVITrainer
 from pyrogen.infer.fast_elbo import (
     FastPathUnavailable,
     VAEObjective,
@@ -88,6 +88,16 @@ def test_fast_iwae_equals_the_traced_importance_weights():
     assert iwae_loss <= elbo(x)
 
 
+def test_fast_iwae_equals_iwae_elbo_reparam():
+    vae, x = _vae("mlp", "gaussian"), _x("gaussian")
+    loss = IWAE_ELBO(num_particles=5, estimator="reparam")
+    fast = fast_objective(vae, loss)
+    assert (fast.kind, fast.num_particles) == ("iwae", 5)
+    _assert_same(vae, lambda: loss.differentiable_loss(vae.model, vae.guide, x), lambda: fast(x))
+    with pytest.raises(FastPathUnavailable, match="dreg"):
+        fast_objective(vae, IWAE_ELBO(num_particles=5, estimator="dreg"))
+
+
 def test_analytic_kl_is_the_closed_form_and_the_sampled_terms_mean():
     vae, x = _vae("mlp", "bernoulli"), _x("bernoulli")
     analytic = VAEObjective(vae, analytic_kl=True)
@@ -152,6 +162,9 @@ def test_unsupported_models_and_losses_fall_back_or_raise():
         VAEObjective(vae, kind="iwae", num_particles=2, analytic_kl=True)
     with pytest.raises(FastPathUnavailable):
         SVITrainer(vae, TraceMeanField_ELBO(), analytic_kl=True)
+
+    t = SVITrainer(VAE((1, 8, 8), z_dim=3, hidden=(16,), flow="planar", flow_length=1))
+    assert not t.fast and "flow" in t.fast_reason
 
     t = SVITrainer(_DiscreteGuideVAE((1, 8, 8), z_dim=3, hidden=(16,)))
     assert not t.fast and "overrides" in t.fast_reason
