@@ -5,8 +5,10 @@ from pyrogen.infer.beta_elbo import BetaELBO, LinearCapacity
 from pyrogen.infer.cavi import NormalGammaCAVI
 from pyrogen.infer.cavi_mixture import BayesianGaussianMixtureCAVI
 from pyrogen.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from pyrogen.infer.distributed import DistContext, sharded_log_likelihood
 from pyrogen.infer.em import GradientEM
 from pyrogen.infer.f_divergences import F_DIVERGENCES, FDivergence, get_f_divergence
+from pyrogen.infer.fast_elbo import FastPathUnavailable, VAEObjective, fast_objective
 from pyrogen.infer.fit import TrainingDivergedError, fit, load_stepper_state, resolve_device
 from pyrogen.infer.gan_loss import GAN_KINDS, GANLoss
 from pyrogen.infer.gan_trainer import build_gan, gan_stepper, make_gan_trainer
@@ -21,6 +23,11 @@ from pyrogen.infer.trainer import Stepper, SVITrainer, make_adam
 from pyrogen.infer.vimco import VIMCO_ELBO
 
 __all__ = [
+    "DistContext",
+    "FastPathUnavailable",
+    "VAEObjective",
+    "fast_objective",
+    "sharded_log_likelihood",
     "IWAE_ELBO",
     "STL_ELBO",
     "VIMCO_ELBO",
