@@ -149,10 +149,10 @@ def config(args: argparse.Namespace, x: torch.Tensor, batch: int, k: int, iwae: 
     for name, rs in rates.items():
         med = statistics.median(rs)
         rows.append(
-            f"| {batch} | {k} | {name} | {med:.1f} | {min(rs):.1f}-{max(rs):.1f} | "
+            f"| {batch} | {k} | {name} | {med:.3g} | {min(rs):.3g}-{max(rs):.3g} | "
             f"{med / base:.2f}x | {100 * med / ceiling:.0f}% |"
         )
-    rows.append(f"| {batch} | {k} | *GEMM ceiling (matmuls only)* | {ceiling:.1f} | | | 100% |")
+    rows.append(f"| {batch} | {k} | *GEMM ceiling (matmuls only)* | {ceiling:.3g} | | | 100% |")
     print("\n".join(rows), flush=True)
     return rows
 
