@@ -1,4 +1,22 @@
-"""Datasets: image loaders with download and sha256 checks, and toy 2-D densities."""
+"""Datasets: image loaders with download and sha256 checks, and toy 2-D densities.
+
+``load(name, split)`` returns :class:`ImageData` (``x`` (N, C, H, W) float32 in [0, 1], ``y``
+labels or ``None``). ``"digits"`` is embedded in scikit-learn and needs no files. The others
+live under a data root (``root=``, else ``$PYROGEN_DATA``, else ``~/.cache/pyrogen``)::
+
+    <root>/mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz
+    <root>/fashion_mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz
+    <root>/binarized_mnist/binarized_mnist.npz
+
+Missing files are downloaded from the canonical sources in :data:`DATASETS` (or from a mirror
+laid out the same way: ``mirror=`` or ``$PYROGEN_DATA_MIRROR``, a URL or a directory), into a
+temporary file that is renamed into place only after its sha256 matches. The IDX files are the
+official releases, checked by their published sha256. Fixed binarized MNIST is published as
+three ``.amat`` text files; they are checked by the sha256s that tensorflow-datasets publishes,
+converted to the ``.npz``, and each split of the ``.npz`` is then checked by the sha256 of its
+uint8 array bytes (an ``.npz`` file's own bytes depend on zip timestamps and the zlib build).
+Offline, :class:`DatasetNotFoundError` lists every missing file's full path and sha256.
+"""
 
 from pyrogen.data.collapse import collapse_gaussian, collapse_gaussian_params, template_sequences
 from pyrogen.data.errors import ChecksumError, DatasetNotFoundError

@@ -8,6 +8,7 @@ one file system), so an interrupted or corrupted download never leaves a file th
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -66,22 +67,29 @@ def verify_file(path: Path, spec: FileSpec) -> None:
         )
 
 
-def download_file(url: str, dest: Path, spec: FileSpec, timeout: float = 60.0) -> None:
+def download_file(url: str, dest: Path, spec: FileSpec, timeout: float = 30.0) -> None:
     """Downloads ``url`` to ``dest`` if its sha256 is ``spec.sha256``.
 
     Raises:
         ChecksumError: the downloaded bytes have another sha256; nothing is left on disk.
-        urllib.error.URLError, OSError: the URL cannot be read.
+        urllib.error.URLError, OSError: the URL cannot be read, or the transfer stopped before
+            the announced length.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
         digest = hashlib.sha256()
+        received = 0
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            announced = response.headers.get("Content-Length")
             for chunk in iter(lambda: response.read(_CHUNK), b""):
                 digest.update(chunk)
                 out.write(chunk)
+                received += len(chunk)
+        if announced is not None and received != int(announced):
+            # a dropped connection, not a bad file: the caller may try another source
+            raise OSError(f"transfer cut short: received {received:,} of {int(announced):,} bytes")
         if digest.hexdigest() != spec.sha256:
             raise ChecksumError(
                 f"download of {url} has sha256 {digest.hexdigest()}, expected {spec.sha256} "
@@ -151,18 +159,40 @@ def fetch(
     """
     failed: list[FileSpec] = []
     errors: list[str] = []
+    folder = root / info.name
+    folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK):
+        # fail here, not once per URL where it would read like a network error
+        raise PermissionError(
+            f"cannot write downloads to {folder}; pass root= or set {ROOT_ENV} to a writable "
+            f"directory"
+        )
+    # Sources that could not be reached at all are not tried again for the next files, so an
+    # offline machine fails after one timeout per source, not one per source and file.
+    unreachable: set[str] = set()
     for spec in specs:
-        dest = root / info.name / spec.name
+        dest = folder / spec.name
         bad: list[str] = []
         for url in candidate_urls(info, spec, mirror):
+            source = url[: -len(spec.name)]
+            if source in unreachable:
+                continue
             try:
                 download_file(url, dest, spec)
                 break
             except ChecksumError as e:
                 bad.append(str(e))
-            except (urllib.error.URLError, OSError, ValueError) as e:
-                # ValueError: urllib rejects a malformed URL before any I/O.
-                errors.append(f"{url}: {getattr(e, 'reason', e)}")
+            except urllib.error.HTTPError as e:
+                e.close()
+                errors.append(f"{url}: HTTP {e.code} {e.reason}")
+            except urllib.error.URLError as e:
+                if not url.startswith("file:"):  # a missing local file says nothing of the rest
+                    unreachable.add(source)
+                errors.append(f"{url}: {e.reason}")
+            except (OSError, ValueError, http.client.HTTPException) as e:
+                # ValueError: urllib rejects a malformed URL before any I/O; HTTPException: the
+                # connection broke mid-transfer (IncompleteRead).
+                errors.append(f"{url}: {e}")
         else:
             if bad:
                 raise ChecksumError("; ".join(bad))

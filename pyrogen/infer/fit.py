@@ -22,7 +22,13 @@ import torch
 from pyro.infer import SVI
 from tqdm.auto import tqdm
 
-from pyrogen.infer.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from pyrogen.infer.checkpoint import (
+    apply_default_permissions,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from pyrogen.infer.svi_adapter import SVIAdapter
 from pyrogen.infer.trainer import Stepper
 from pyrogen.validation import check_finite
@@ -89,6 +95,7 @@ def _write_metrics(path: Path, history: Sequence[dict[str, float]]) -> None:
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
         writer.writerows(history)
+    apply_default_permissions(tmp)
     os.replace(tmp, path)
 
 

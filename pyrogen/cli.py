@@ -1,0 +1,296 @@
+"""The ``pyrogen`` command: ``train``, ``eval``, ``sample`` and ``list``.
+
+A run directory holds ``config.json``, ``checkpoint.pt``, ``metrics.csv`` and PNG figures
+(samples, reconstructions, loss curve); ``eval`` and ``sample`` rebuild the model from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyro
+import torch
+from torch import nn
+
+from pyrogen import plots
+from pyrogen.infer import SVITrainer, fit, resolve_device
+from pyrogen.infer.checkpoint import CheckpointError, load_checkpoint
+from pyrogen.infer.fit import CHECKPOINT, epoch_generator
+from pyrogen.infer.trainer import Stepper
+from pyrogen.registry import get_loss, get_model, import_plugin
+
+CONFIG = "config.json"
+
+
+@dataclass
+class TrainConfig:
+    """Everything needed to rebuild a run: written to ``config.json``."""
+
+    model: str
+    dataset: str = "digits"
+    epochs: int = 100
+    batch_size: int = 100
+    lr: float = 1e-3
+    loss: str = "elbo"
+    num_particles: int = 1
+    z_dim: int | None = None
+    hidden: list[int] | None = None
+    likelihood: str | None = None
+    binarize: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    out: str | None = None
+    data_root: str | None = None
+    imports: list[str] = field(default_factory=list)
+    x_shape: list[int] = field(default_factory=list)
+
+    def model_options(self) -> dict[str, Any]:
+        opts = {"z_dim": self.z_dim, "hidden": self.hidden, "likelihood": self.likelihood}
+        return {k: v for k, v in opts.items() if v is not None}
+
+
+def _binarize_for(cfg: TrainConfig) -> str | None:
+    if cfg.binarize is not None:
+        return None if cfg.binarize == "none" else cfg.binarize
+    if cfg.likelihood not in (None, "bernoulli"):
+        return None
+    return get_model(cfg.model).binarize
+
+
+def _load_split(cfg: TrainConfig, split: str) -> Any:
+    from pyrogen.data import load
+
+    return load(cfg.dataset, split=split, root=cfg.data_root, binarize=_binarize_for(cfg))
+
+
+def build_stepper(cfg: TrainConfig) -> Stepper:
+    """The model of ``cfg`` and the stepper that trains it."""
+    spec = get_model(cfg.model)
+    module = spec.build(tuple(cfg.x_shape), **cfg.model_options())
+    if spec.stepper is not None:
+        return spec.stepper(module, dataclasses.asdict(cfg))
+    loss = get_loss(cfg.loss, dataclasses.asdict(cfg))
+    return SVITrainer(module, loss, lr=cfg.lr)
+
+
+def _figures(module: nn.Module, x_test: torch.Tensor, history: list, out: Path) -> list[Path]:
+    written = []
+    with torch.no_grad():
+        sample = getattr(module, "sample", None)
+        if callable(sample):
+            try:
+                images = sample(64, mean=True)
+            except TypeError:
+                images = sample(64)
+            if images.dim() == 4:
+                written.append(plots.save_image_grid(images, out / "samples.png", title="samples"))
+        reconstruct = getattr(module, "reconstruct", None)
+        if callable(reconstruct):
+            xr = reconstruct(x_test[:16])
+            written.append(plots.save_reconstructions(x_test[:16], xr, out / "reconstructions.png"))
+    if history:
+        written.append(plots.save_curves(history, out / "loss.png"))
+    return written
+
+
+def cmd_train(cfg: TrainConfig) -> Path:
+    for target in cfg.imports:
+        import_plugin(target)
+    get_model(cfg.model)  # unknown names fail before any data is read
+    get_loss(cfg.loss, dataclasses.asdict(cfg))
+    train = _load_split(cfg, "train")
+    test = _load_split(cfg, "test")
+    cfg.x_shape = list(train.x.shape[1:])
+    out = Path(cfg.out or f"runs/{cfg.model}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    cfg.out = str(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_config_matches(out, cfg)
+    (out / CONFIG).write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    stepper = build_stepper(cfg)
+    print(f"training {cfg.model} on {cfg.dataset} ({len(train)} examples) -> {out}")
+    history = fit(
+        stepper,
+        train,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        test_data=test,
+        device=cfg.device,
+        out=out,
+        seed=cfg.seed,
+    )
+    x_test = test.epoch(epoch_generator(cfg.seed, -1)).to(resolve_device(cfg.device))
+    for path in _figures(stepper.module, x_test, history, out):
+        print(f"wrote {path}")
+    if history:
+        last = history[-1]
+        print("final: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch"))
+    return out
+
+
+def _check_config_matches(out: Path, cfg: TrainConfig) -> None:
+    """Resuming is only safe with the same model and data."""
+    path = out / CONFIG
+    if not (path.exists() and (out / CHECKPOINT).exists()):
+        return
+    old = json.loads(path.read_text())
+    keys = ("model", "dataset", "z_dim", "hidden", "likelihood", "loss", "x_shape")
+    diff = {k: (old.get(k), getattr(cfg, k)) for k in keys if old.get(k) != getattr(cfg, k)}
+    if diff:
+        raise SystemExit(
+            f"error: {out} holds a run with a different configuration "
+            f"({', '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in diff.items())}); "
+            f"pass another --out to start a new run"
+        )
+
+
+def load_run(run_dir: str | os.PathLike[str], device: str = "auto") -> tuple[TrainConfig, Stepper]:
+    """Rebuilds the config and the trained stepper of a run directory."""
+    run = Path(run_dir)
+    if not (run / CONFIG).is_file():
+        raise CheckpointError(f"{run} is not a pyrogen run directory: no {CONFIG} in it")
+    raw = json.loads((run / CONFIG).read_text())
+    cfg = TrainConfig(**raw)
+    for target in cfg.imports:
+        import_plugin(target)
+    stepper = build_stepper(cfg)
+    dev = resolve_device(device)
+    stepper.module.to(dev)
+    state = load_checkpoint(run / CHECKPOINT, map_location=dev)
+    try:
+        stepper.load_state_dict(state["stepper"])
+    except (KeyError, RuntimeError) as e:
+        raise CheckpointError(
+            f"checkpoint {run / CHECKPOINT} does not match the model in {CONFIG}: {e}"
+        ) from None
+    return cfg, stepper
+
+
+def cmd_eval(run_dir: str, num_samples: int, device: str, limit: int | None) -> dict[str, Any]:
+    from pyrogen.metrics import log_likelihood
+
+    cfg, stepper = load_run(run_dir, device)
+    module: Any = stepper.module
+    dev = resolve_device(device)
+    x = _load_split(cfg, "test").epoch(epoch_generator(cfg.seed, -1)).to(dev)
+    if limit:
+        x = x[:limit]
+    result: dict[str, Any] = {"run": str(run_dir), "test_examples": int(x.shape[0])}
+    if not (callable(getattr(module, "model", None)) and callable(getattr(module, "guide", None))):
+        raise SystemExit(f"error: model {cfg.model!r} has no model/guide pair to evaluate")
+    with pyro.validation_enabled(False), torch.no_grad():
+        elbo = pyro.infer.Trace_ELBO(num_particles=10, vectorize_particles=False)
+        total = sum(
+            elbo.loss(module.model, module.guide, x[i : i + 500]) for i in range(0, len(x), 500)
+        )
+        result["test_elbo"] = -total / x.shape[0]
+        log_px = log_likelihood(module.model, module.guide, x, num_samples=num_samples)
+        result["test_nll"] = float(-log_px.mean())
+    result["nll_samples"] = num_samples
+    print(f"test ELBO : {result['test_elbo']:.3f} nats per example (10 particles)")
+    print(f"test NLL  : {result['test_nll']:.3f} nats per example ({num_samples} IS samples)")
+    (Path(run_dir) / "eval.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def cmd_sample(run_dir: str, n: int, out: str | None, device: str, mean: bool) -> Path:
+    _, stepper = load_run(run_dir, device)
+    sample = getattr(stepper.module, "sample", None)
+    if not callable(sample):
+        raise SystemExit(f"error: this model has no sample(); cannot draw from {run_dir}")
+    with torch.no_grad():
+        images = sample(n, mean=True) if mean else sample(n)
+    path = Path(out or Path(run_dir) / "samples.png")
+    plots.save_image_grid(images, path, title=f"{n} samples")
+    print(f"wrote {path}")
+    return path
+
+
+def cmd_list() -> None:
+    from pyrogen.data import list_datasets
+    from pyrogen.registry import describe_losses, describe_models
+
+    print("models:")
+    for name, text in describe_models().items():
+        print(f"  {name:<20} {text}")
+    print("datasets:")
+    for name in list_datasets():
+        print(f"  {name}")
+    print("losses:")
+    for name, text in describe_losses().items():
+        print(f"  {name:<20} {text}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pyrogen", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a model; writes a run directory")
+    t.add_argument("model", help="model name (see `pyrogen list`)")
+    t.add_argument("--dataset", default="digits")
+    t.add_argument("--epochs", type=int, default=100)
+    t.add_argument("--batch-size", type=int, default=100)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--loss", default="elbo", help="objective name (see `pyrogen list`)")
+    t.add_argument("--num-particles", type=int, default=1)
+    t.add_argument("--z-dim", type=int)
+    t.add_argument("--hidden", type=int, nargs="+")
+    t.add_argument("--likelihood", choices=["bernoulli", "continuous_bernoulli", "gaussian"])
+    t.add_argument("--binarize", choices=["dynamic", "threshold", "none"])
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--out", help="run directory (resumed when it holds a checkpoint)")
+    t.add_argument("--data-root", help="dataset directory (default: $PYROGEN_DATA)")
+    t.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        help="module or .py file that registers extra models (repeatable)",
+    )
+    e = sub.add_parser("eval", help="test ELBO and importance-sampled NLL of a run")
+    e.add_argument("run_dir")
+    e.add_argument("--num-samples", type=int, default=5000)
+    e.add_argument("--limit", type=int, help="evaluate only the first N test examples")
+    e.add_argument("--device", default="auto")
+    s = sub.add_parser("sample", help="draw samples from a run into a PNG grid")
+    s.add_argument("run_dir")
+    s.add_argument("-n", type=int, default=64)
+    s.add_argument("--out")
+    s.add_argument("--mean", action="store_true", help="plot E[x|z] instead of draws")
+    s.add_argument("--device", default="auto")
+    li = sub.add_parser("list", help="registered models, datasets and losses")
+    li.add_argument("--import", dest="imports", action="append", default=[])
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    pyro.settings.set(module_local_params=True)
+    try:
+        if args.command == "train":
+            fields = {f.name for f in dataclasses.fields(TrainConfig)}
+            cmd_train(TrainConfig(**{k: v for k, v in vars(args).items() if k in fields}))
+        elif args.command == "eval":
+            cmd_eval(args.run_dir, args.num_samples, args.device, args.limit)
+        elif args.command == "sample":
+            cmd_sample(args.run_dir, args.n, args.out, args.device, args.mean)
+        else:
+            for target in args.imports:
+                import_plugin(target)
+            cmd_list()
+    except (ValueError, FileNotFoundError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
