@@ -8,6 +8,8 @@ from typing import Any
 from pyro.infer import ELBO, Trace_ELBO
 
 from pyrogen.infer import IWAE_ELBO
+from pyrogen.infer.adversarial import GANPair
+from pyrogen.infer.gan_trainer import build_gan, gan_stepper
 from pyrogen.models import VAE, HierarchicalVAE, LadderVAE
 from pyrogen.registry import register_loss, register_model
 
@@ -90,3 +92,20 @@ def _iwae(config: dict[str, Any]) -> ELBO:
 @register_loss("dreg", "IWAE_ELBO with doubly reparameterized gradients (K = --num-particles)")
 def _dreg(config: dict[str, Any]) -> ELBO:
     return IWAE_ELBO(num_particles=int(config.get("num_particles", 1)), estimator="dreg")
+
+
+@register_model(
+    "gan",
+    binarize=None,
+    stepper=gan_stepper,
+    description="GAN: MLP for vectors, DCGAN for images; --loss minimax|nonsaturating|"
+    "wasserstein|wgan-gp|hinge|ls|f:kl|f:reverse_kl|f:js|f:pearson|f:hellinger (2014-2017)",
+)
+def _gan(
+    x_shape: Sequence[int],
+    z_dim: int = 64,
+    hidden: Sequence[int] = (128, 128),
+    loss: str = "nonsaturating",
+    **_: Any,
+) -> GANPair:
+    return build_gan(x_shape, z_dim=z_dim, hidden=hidden, loss=loss)

@@ -24,6 +24,7 @@ from pyrogen.data.idx import read_idx
 from pyrogen.data.image_data import ImageData
 from pyrogen.data.load import load
 from pyrogen.data.registry import DATASETS, DatasetInfo, FileSpec, list_datasets
+from pyrogen.data.sprites import Sprites, SpritesData, load_sprites
 from pyrogen.data.toy2d import (
     TOY_2D,
     checkerboard,
@@ -44,6 +45,8 @@ __all__ = [
     "DatasetNotFoundError",
     "FileSpec",
     "ImageData",
+    "Sprites",
+    "SpritesData",
     "checkerboard",
     "collapse_gaussian",
     "collapse_gaussian_params",
@@ -51,6 +54,7 @@ __all__ = [
     "eight_gaussians_centers",
     "list_datasets",
     "load",
+    "load_sprites",
     "read_idx",
     "rings",
     "template_sequences",
