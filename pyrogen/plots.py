@@ -63,7 +63,8 @@ def save_reconstructions(
     for i in range(0, n, per_row):
         rows += [x[i : i + per_row], x_rec[i : i + per_row]]
     both = torch.cat(rows)
-    return save_image_grid(both, path, nrow=per_row, title="data / reconstruction, alternating rows")
+    title = "data / reconstruction, alternating rows"
+    return save_image_grid(both, path, nrow=per_row, title=title)
 
 
 def save_curves(

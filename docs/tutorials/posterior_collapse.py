@@ -98,18 +98,20 @@ fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 for rank, (kls, activity) in results.items():
     label = "diagonal Sigma" if rank == 0 else f"rank-{rank} Sigma"
     axes[0].plot(kls, label=label)
-    axes[1].bar(torch.arange(z_dim) + 0.2 * rank - 0.3, activity.numpy(), width=0.2, label=label)
+    bars = activity.clamp_min(1e-4).numpy()  # log axis: show collapsed units at the floor
+    axes[1].bar(torch.arange(z_dim) + 0.2 * rank - 0.3, bars, width=0.2, label=label)
 axes[0].set(
     xlabel="step",
     ylabel="KL(q(z|x) || p(z)) (nats)",
-    yscale="symlog",
+    yscale="log",
     title="diagonal Sigma: the KL goes to 0",
 )
 axes[1].axhline(0.01, color="k", ls="--", lw=0.8)
 axes[1].set(
     xlabel="latent unit",
     ylabel="Cov_x(E_q[z_u])",
-    yscale="symlog",
+    yscale="log",
+    ylim=(1e-4, 2),
     title="active units = rank of the off-diagonal part",
 )
 axes[0].legend()
@@ -170,8 +172,9 @@ for window in (None, 2):
     print(f"{name}: -ELBO {nelbo:.2f} nats, active units {active}, {vlae[name]}")
 
 # %% [markdown]
-# The full-context decoder ignores z (KL close to 0); the windowed decoder puts about
-# log 4 = 1.39 nats, the template's identity, into z.
+# The full-context decoder ignores z (KL close to 0); the windowed decoder stores the
+# template's identity in z: its index-code mutual information I[i, z] is close to
+# log 4 = 1.39 nats (about 1.5 nats in our full run).
 #
 # ## Remedies in the objective
 # `pyrogen.infer.kl_schedule` has `AnnealedELBO` (KL warm-up from beta = 0 to 1, or a

@@ -119,8 +119,8 @@ class FreeBitsELBO(_KLPenalizedELBO):
 
     References:
         Improved Variational Inference with Inverse Autoregressive Flow, D. P. Kingma,
-        T. Salimans, R. Jozefowicz, X. Chen, I. Sutskever, M. Welling, 2016, appendix C.8,
-        eq. (15). https://arxiv.org/abs/1606.04934
+        T. Salimans, R. Jozefowicz, X. Chen, I. Sutskever, M. Welling, 2016, appendix C
+        (the free-bits objective). https://arxiv.org/abs/1606.04934
     """
 
     def __init__(self, free_bits: float = 0.25):

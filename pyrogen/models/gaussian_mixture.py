@@ -87,7 +87,7 @@ class GaussianMixture(PyroModule):
 
     References:
         Maximum likelihood from incomplete data via the EM algorithm, A. P. Dempster,
-        N. M. Laird, D. B. Rubin, 1977, eqs. (2.2)-(2.3).
+        N. M. Laird, D. B. Rubin, 1977 (the E- and M-steps).
         Pattern Recognition and Machine Learning, C. M. Bishop, 2006, sec. 9.2.2,
         eqs. (9.23)-(9.28).
     """

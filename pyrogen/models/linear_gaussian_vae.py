@@ -46,7 +46,8 @@ class LinearGaussianVAE(PyroModule):
 
     References:
         Don't Blame the ELBO! A Linear VAE Perspective on Posterior Collapse, J. Lucas,
-        G. Tucker, R. Grosse, M. Norouzi, 2019, eqs. (4)-(6). https://arxiv.org/abs/1911.02469
+        G. Tucker, R. Grosse, M. Norouzi, 2019 (the linear VAE and its closed-form ELBO).
+        https://arxiv.org/abs/1911.02469
         Probabilistic Principal Component Analysis, M. E. Tipping, C. M. Bishop, 1999.
     """
 

@@ -38,7 +38,15 @@ class WindowedARDecoder(nn.Module):
         x[:, j] only for i - w <= j < i.
     """
 
-    def __init__(self, seq_len: int, z_dim: int, window: int | None = None, hidden=(64, 64)):
+    present: torch.Tensor
+
+    def __init__(
+        self,
+        seq_len: int,
+        z_dim: int,
+        window: int | None = None,
+        hidden: tuple[int, ...] = (64, 64),
+    ):
         super().__init__()
         if window is not None and not 1 <= window <= seq_len:
             raise ValueError(f"window must be in [1, {seq_len}] or None, got {window}")
@@ -75,7 +83,13 @@ class WindowedARVAE(PyroModule):
         https://arxiv.org/abs/1611.02731
     """
 
-    def __init__(self, seq_len: int, z_dim: int = 4, window: int | None = None, hidden=(64, 64)):
+    def __init__(
+        self,
+        seq_len: int,
+        z_dim: int = 4,
+        window: int | None = None,
+        hidden: tuple[int, ...] = (64, 64),
+    ):
         super().__init__()
         self.seq_len, self.z_dim = seq_len, z_dim
         self.decoder = WindowedARDecoder(seq_len, z_dim, window, hidden)
@@ -110,7 +124,7 @@ class WindowedARVAE(PyroModule):
     @torch.no_grad()
     def sample(self, num_samples: int) -> torch.Tensor:
         """Ancestral sampling, one position at a time: ``(num_samples, L)``."""
-        dev = self.decoder.present.device
+        dev = next(self.parameters()).device
         z = torch.randn(num_samples, self.z_dim, device=dev)
         x = torch.zeros(num_samples, self.seq_len, device=dev)
         for i in range(self.seq_len):

@@ -35,11 +35,3 @@ def test_model_guide_and_sampling():
         vae.guide(torch.full((2, 10), 0.5))
     with pytest.raises(ValueError, match="window must be in"):
         WindowedARVAE(10, window=11)
-
-
-def test_template_sequences_flip_rate():
-    gen = torch.Generator().manual_seed(0)
-    x = template_sequences(4000, length=16, num_templates=1, flip_prob=0.1, generator=gen)
-    # One template: every column is a constant bit flipped with probability 0.1.
-    minority = torch.minimum(x.mean(0), 1 - x.mean(0))
-    assert torch.allclose(minority, torch.full((16,), 0.1), atol=0.02)
