@@ -149,6 +149,8 @@ def run_sampling(args: argparse.Namespace, results: dict) -> None:
         ),
     ]
     for label, m, n in cases:
+        if args.cases and not any(c in label for c in args.cases.split(",")):
+            continue
         print(f"timing {label}", flush=True)
         t = time_sampling(m, n, seed=1)
         t.pop("samples")
@@ -158,17 +160,20 @@ def run_sampling(args: argparse.Namespace, results: dict) -> None:
 
 
 def save(args: argparse.Namespace, results: dict) -> None:
-    path = Path(args.out).with_suffix(f".{args.part}.json")
+    tag = f"-{args.tag}" if args.tag else ""
+    path = Path(args.out).with_suffix(f".{args.part}{tag}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1))
 
 
 def report(args: argparse.Namespace) -> str:
-    parts = {}
-    for part in ("nll", "sampling"):
-        path = Path(args.out).with_suffix(f".{part}.json")
-        if path.exists():
-            parts.update(json.loads(path.read_text()))
+    parts: dict = {}
+    out = Path(args.out)
+    # Untagged result files first; tagged reruns (--tag) replace the entries they repeat.
+    files = sorted(out.parent.glob(out.stem + ".*.json"), key=lambda p: ("-" in p.name, p.name))
+    for path in files:
+        for part, entries in json.loads(path.read_text()).items():
+            parts.setdefault(part, {}).update(entries)
     lines = [
         "# Autoregressive models: binarized MNIST NLL and sampling time",
         "",
@@ -176,8 +181,10 @@ def report(args: argparse.Namespace) -> str:
         "",
         f"    python benchmarks/autoregressive.py --part nll --budget {args.budget:.0f} "
         f"--eval-size {args.eval_size} --samples-png {args.samples_png}",
-        f"    python benchmarks/autoregressive.py --part sampling --pixelcnn-samples "
-        f"{args.pixelcnn_samples} --wavenet-samples {args.wavenet_samples}",
+        "    python benchmarks/autoregressive.py --part sampling --cases PixelCNN "
+        f"--pixelcnn-samples {args.pixelcnn_samples}",
+        "    python benchmarks/autoregressive.py --part sampling --cases WaveNet --tag wavenet "
+        f"--wavenet-samples {args.wavenet_samples}",
         "    python benchmarks/autoregressive.py --part report",
         "",
         f"Machine: {platform.machine()}, torch {torch.__version__}, {args.threads} thread per "
@@ -268,6 +275,8 @@ if __name__ == "__main__":
     parser.add_argument("--wavenet-samples", type=int, default=1)
     parser.add_argument("--wavenet-length", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cases", default="", help="comma-separated label filters (sampling)")
+    parser.add_argument("--tag", default="", help="suffix of this run's result file")
     parser.add_argument("--samples-png", default="benchmarks/results/autoregressive_samples.png")
     parser.add_argument("--out", default="benchmarks/results/autoregressive.md")
     main(parser.parse_args())
