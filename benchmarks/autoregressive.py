@@ -171,20 +171,29 @@ def report(args: argparse.Namespace) -> str:
     out = Path(args.out)
     # Untagged result files first; tagged reruns (--tag) replace the entries they repeat.
     files = sorted(out.parent.glob(out.stem + ".*.json"), key=lambda p: ("-" in p.name, p.name))
+    nll_rows = []  # every training run is a row, longer reruns beside the first ones
     for path in files:
         for part, entries in json.loads(path.read_text()).items():
             parts.setdefault(part, {}).update(entries)
+            if part == "nll":
+                nll_rows += list(entries.items())
     lines = [
         "# Autoregressive models: binarized MNIST NLL and sampling time",
         "",
-        "Commands (the two parts ran at the same time, each in its own process):",
+        "Commands (run side by side, each in its own process; every run writes its own "
+        "JSON file and the report merges them, later reruns replacing the sampling rows "
+        "they repeat):",
         "",
-        f"    python benchmarks/autoregressive.py --part nll --budget {args.budget:.0f} "
-        f"--eval-size {args.eval_size} --samples-png {args.samples_png}",
-        "    python benchmarks/autoregressive.py --part sampling --cases PixelCNN "
-        f"--pixelcnn-samples {args.pixelcnn_samples}",
+        "    python benchmarks/autoregressive.py --part nll --budget 420",
+        "    python benchmarks/autoregressive.py --part nll --models PixelCNN --budget 1200 "
+        "--tag long",
+        "    python benchmarks/autoregressive.py --part nll --models GatedPixelCNN --budget 1200 "
+        "--tag long-gated --samples-png ''",
+        "    python benchmarks/autoregressive.py --part sampling",
         "    python benchmarks/autoregressive.py --part sampling --cases WaveNet --tag wavenet "
-        f"--wavenet-samples {args.wavenet_samples}",
+        "--wavenet-samples 2",
+        "    python benchmarks/autoregressive.py --part sampling --cases Gaussian --tag wavenet2 "
+        "--wavenet-samples 3",
         "    python benchmarks/autoregressive.py --part report",
         "",
         f"Machine: {platform.machine()}, torch {torch.__version__}, {args.threads} thread per "
@@ -210,7 +219,7 @@ def report(args: argparse.Namespace) -> str:
             "| bits/dim | published (nats) | source |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
-        for name, r in parts["nll"].items():
+        for name, r in sorted(nll_rows, key=lambda row: (row[0], row[1]["seconds"])):
             pub, src = PUBLISHED[name]
             lines.append(
                 f"| {name} | {r['seconds']:.0f} | {r['steps']} | {r['epochs']:.2f} | "
