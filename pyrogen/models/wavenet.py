@@ -45,9 +45,10 @@ def mu_law_decode(k: torch.Tensor, num_classes: int = 256) -> torch.Tensor:
     return torch.sign(f) * torch.expm1(f.abs() * math.log1p(mu)) / mu
 
 
-def _pointwise(conv: nn.Conv1d, z: torch.Tensor) -> torch.Tensor:
-    """A 1x1 convolution applied to one time step ``(N, C_in) -> (N, C_out)``."""
-    return F.linear(z, conv.weight[:, :, 0], conv.bias)
+def _bias(conv: nn.Conv1d) -> torch.Tensor:
+    if conv.bias is None:
+        return conv.weight.new_zeros(conv.out_channels)
+    return conv.bias
 
 
 class WaveNet(AutoregressiveModel):
@@ -135,16 +136,26 @@ class WaveNet(AutoregressiveModel):
     ) -> torch.Tensor:
         n, length = x.shape
         convs, ress, skips = self._blocks()
-        states = [self.input_conv.init_state(n)] + [c.init_state(n) for c in convs]
+        c = self.input_conv.out_channels
+        states = [self.input_conv.init_state(n)] + [cv.init_state(n) for cv in convs]
+        # Matrices computed once: per-step work is then a few small matrix products.
+        w_in = self.input_conv.step_weight()
+        w_dil = [cv.step_weight() for cv in convs]
+        w_rs = [torch.cat([r.weight[:, :, 0], s.weight[:, :, 0]]) for r, s in zip(ress, skips)]
+        b_rs = [torch.cat([_bias(r), _bias(s)]) for r, s in zip(ress, skips)]
+        w_hid, w_out = self.out_hidden.weight[:, :, 0], self.out.weight[:, :, 0]
         prev = x.new_zeros(n, 1)  # the shifted input layer reads zero padding at t = 0
         for t in range(length):
-            h = self.input_conv.step(prev, states[0], t)
+            h = self.input_conv.step(prev, states[0], t, w_in)
             skip = torch.zeros((), device=x.device, dtype=x.dtype)
-            for i, (conv, res, sk) in enumerate(zip(convs, ress, skips)):
-                z = gate(conv.step(h, states[i + 1], t))
-                h = h + _pointwise(res, z)
-                skip = skip + _pointwise(sk, z)
-            params = _pointwise(self.out, F.relu(_pointwise(self.out_hidden, F.relu(skip))))
+            for i, conv in enumerate(convs):
+                a = conv.step(h, states[i + 1], t, w_dil[i])
+                z = torch.tanh(a[:, :c]) * torch.sigmoid(a[:, c:])
+                rs = F.linear(z, w_rs[i], b_rs[i])
+                h = h + rs[:, :c]
+                skip = skip + rs[:, c:]
+            hid = F.linear(F.relu(skip), w_hid, self.out_hidden.bias)
+            params = F.linear(F.relu(hid), w_out, self.out.bias)
             x[:, t] = self.head.sample(params, noise[:, t])
             prev = self.head.input_scale(x[:, t : t + 1])
         return x

@@ -57,15 +57,22 @@ class CausalConv1d(nn.Conv1d):
         size = (self.kernel_size[0] - 1) * self.dilation[0] + 1
         return self.weight.new_zeros(batch, self.in_channels, size)
 
-    def step(self, x_t: torch.Tensor, buffer: torch.Tensor, t: int) -> torch.Tensor:
+    def step_weight(self) -> torch.Tensor:
+        """The kernel as a matrix ``(C_out, k C_in)`` acting on the taps oldest first."""
+        return self.weight.permute(0, 2, 1).reshape(self.out_channels, -1)
+
+    def step(
+        self, x_t: torch.Tensor, buffer: torch.Tensor, t: int, weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Output at time ``t`` from the new input ``x_t (N, C_in)``; updates ``buffer``.
 
         For a shifted layer the caller passes x_{t-1} (zeros at t = 0) as ``x_t``.
+        ``weight`` is :meth:`step_weight`, which a caller stepping many times computes once.
         """
         size = buffer.shape[-1]
         buffer[:, :, t % size] = x_t
         k, d = self.kernel_size[0], self.dilation[0]
-        idx = [(t - (k - 1 - i) * d) % size for i in range(k)]
-        taps = buffer[:, :, idx]  # (N, C_in, k), slot i holds x_{t - (k-1-i) d}
-        out = torch.einsum("nik,oik->no", taps, self.weight)
-        return out if self.bias is None else out + self.bias
+        # Taps x_{t-(k-1)d}, ..., x_{t-d} from the queue, then x_t itself.
+        taps = [buffer[:, :, (t - (k - 1 - i) * d) % size] for i in range(k - 1)] + [x_t]
+        w = self.step_weight() if weight is None else weight
+        return F.linear(torch.cat(taps, -1), w, self.bias)
