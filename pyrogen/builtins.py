@@ -10,7 +10,16 @@ from pyro.infer import ELBO, Trace_ELBO
 from pyrogen.infer import IWAE_ELBO
 from pyrogen.infer.adversarial import GANPair
 from pyrogen.infer.gan_trainer import build_gan, gan_stepper
-from pyrogen.models import VAE, HierarchicalVAE, LadderVAE
+from pyrogen.models import (
+    MADE,
+    VAE,
+    AutoregressiveModel,
+    GatedPixelCNN,
+    HierarchicalVAE,
+    LadderVAE,
+    PixelCNN,
+    PixelCNNpp,
+)
 from pyrogen.registry import register_loss, register_model
 
 
@@ -109,3 +118,31 @@ def _gan(
     **_: Any,
 ) -> GANPair:
     return build_gan(x_shape, z_dim=z_dim, hidden=hidden, loss=loss)
+
+
+@register_model("made", description="MADE autoregressive density (Germain et al. 2015)")
+def _made(
+    x_shape: Sequence[int], hidden: Sequence[int] | None = None, **_: Any
+) -> AutoregressiveModel:
+    return MADE(x_shape, hidden=tuple(hidden or (500,)))
+
+
+@register_model("pixelcnn", description="PixelCNN with masks A/B (van den Oord et al. 2016)")
+def _pixelcnn(x_shape: Sequence[int], **_: Any) -> AutoregressiveModel:
+    return PixelCNN(x_shape, channels=32, num_layers=5)
+
+
+@register_model(
+    "gated_pixelcnn", description="Gated PixelCNN, no blind spot (van den Oord et al. 2016)"
+)
+def _gated_pixelcnn(x_shape: Sequence[int], **_: Any) -> AutoregressiveModel:
+    return GatedPixelCNN(x_shape, channels=32, num_layers=5)
+
+
+@register_model(
+    "pixelcnnpp",
+    binarize=None,
+    description="PixelCNN with the discretized logistic mixture of PixelCNN++ (2017)",
+)
+def _pixelcnnpp(x_shape: Sequence[int], **_: Any) -> AutoregressiveModel:
+    return PixelCNNpp(x_shape, num_bins=256, channels=32, num_layers=5)
