@@ -18,6 +18,7 @@ uint8 array bytes (an ``.npz`` file's own bytes depend on zip timestamps and the
 Offline, :class:`DatasetNotFoundError` lists every missing file's full path and sha256.
 """
 
+from pyrogen.data.collapse import collapse_gaussian, collapse_gaussian_params, template_sequences
 from pyrogen.data.errors import ChecksumError, DatasetNotFoundError
 from pyrogen.data.idx import read_idx
 from pyrogen.data.image_data import ImageData
@@ -47,6 +48,8 @@ __all__ = [
     "Sprites",
     "SpritesData",
     "checkerboard",
+    "collapse_gaussian",
+    "collapse_gaussian_params",
     "eight_gaussians",
     "eight_gaussians_centers",
     "list_datasets",
@@ -54,6 +57,7 @@ __all__ = [
     "load_sprites",
     "read_idx",
     "rings",
+    "template_sequences",
     "toy_2d",
     "twenty_five_gaussians",
     "twenty_five_gaussians_centers",
