@@ -78,7 +78,8 @@ def main(args: argparse.Namespace) -> None:
     x_test = x_test[: args.num_test]
     RESULTS.mkdir(parents=True, exist_ok=True)
     rows = []
-    for ema, init in ((False, "uniform"), (True, "uniform"), (True, "data")):
+    variants = {"grad": (False, "uniform"), "ema": (True, "uniform"), "ema-data": (True, "data")}
+    for ema, init in (variants[v] for v in args.variants):
         pyro.set_rng_seed(0)
         vq = VQVAE(
             (1, 28, 28),
@@ -174,6 +175,13 @@ if __name__ == "__main__":
     parser.add_argument("--num-test", type=int, default=5000)
     parser.add_argument("--root", default="/work/shared/data")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["grad", "ema", "ema-data"],
+        choices=["grad", "ema", "ema-data"],
+        help="codebook updates: gradient, EMA, EMA with data-initialized codes",
+    )
     ns = parser.parse_args()
     ns.cmdline = " ".join(sys.argv[1:])
     main(ns)

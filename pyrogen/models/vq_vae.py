@@ -44,7 +44,9 @@ class VQVAE(PyroModule):
         ema: EMA codebook updates instead of the codebook loss.
         init: codebook initialization, ``"uniform"`` or ``"data"`` (see
             :class:`~pyrogen.nn.VectorQuantizer`).
-        prior: optional stage-2 prior over code grids with ``sample(n) -> (n, h, w)``.
+        prior: optional stage-2 prior over code grids with ``sample(n) -> (n, h, w)`` (or
+            ``(n, 1, h, w)``: :class:`~pyrogen.models.PixelCNN` with a categorical likelihood
+            over ``(1, h, w)`` also works).
 
     Example:
         >>> vq = VQVAE((1, 8, 8), num_codes=16, code_dim=4, hidden=8)
@@ -170,6 +172,8 @@ class VQVAE(PyroModule):
         prior: Any = self.prior
         if prior is not None:
             idx = prior.sample(num_samples).to(self._device()).long()
+            if idx.dim() == 4:  # a one-channel image prior such as PixelCNN((1, h, w))
+                idx = idx.squeeze(1)
         else:
             idx = torch.randint(
                 self.num_codes, (num_samples, *self.latent_shape), device=self._device()

@@ -83,6 +83,16 @@ def test_prior_log_prob_matches_pyro_model_and_sampling_shape():
     assert vq.sample(2).shape == (2, 1, 12, 12)
 
 
+def test_pixelcnn_of_the_library_can_serve_as_the_prior():
+    from pyrogen.models import PixelCNN
+
+    pixelcnn = PixelCNN(
+        (1, 3, 3), channels=8, num_layers=1, likelihood="categorical", num_classes=5
+    )
+    vq = VQVAE((1, 12, 12), num_codes=5, code_dim=2, hidden=4, prior=pixelcnn)
+    assert vq.sample(2).shape == (2, 1, 12, 12)
+
+
 def test_bad_inputs_fail_fast():
     with pytest.raises(ValueError, match="divisible by 4"):
         VQVAE((1, 10, 10))
