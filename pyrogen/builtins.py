@@ -6,10 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from pyro.infer import ELBO, Trace_ELBO
+from torch import nn
 
 from pyrogen.infer import IWAE_ELBO
 from pyrogen.infer.adversarial import GANPair
+from pyrogen.infer.beta_elbo import BetaELBO
 from pyrogen.infer.gan_trainer import build_gan, gan_stepper
+from pyrogen.infer.trainer import Stepper
 from pyrogen.models import (
     MADE,
     VAE,
@@ -20,6 +23,7 @@ from pyrogen.models import (
     PixelCNN,
     PixelCNNpp,
 )
+from pyrogen.models.factor_vae import FactorVAE, FactorVAETrainer
 from pyrogen.registry import register_loss, register_model
 
 
@@ -146,3 +150,24 @@ def _gated_pixelcnn(x_shape: Sequence[int], **_: Any) -> AutoregressiveModel:
 )
 def _pixelcnnpp(x_shape: Sequence[int], **_: Any) -> AutoregressiveModel:
     return PixelCNNpp(x_shape, num_bins=256, channels=32, num_layers=5)
+
+
+@register_loss("beta_elbo", "BetaELBO: -E log p(x|z) + beta KL (Higgins et al. 2017; --beta)")
+def _beta_elbo(config: dict[str, Any]) -> ELBO:
+    return BetaELBO(beta=float(config.get("beta", 4.0)))
+
+
+def _factor_vae_stepper(module: nn.Module, config: dict[str, Any]) -> Stepper:
+    assert isinstance(module, FactorVAE)
+    return FactorVAETrainer(module, gamma=float(config.get("gamma", 10.0)), lr=config["lr"])
+
+
+@register_model(
+    "factor_vae",
+    stepper=_factor_vae_stepper,
+    description="FactorVAE, total-correlation penalty gamma (Kim & Mnih 2018; --gamma)",
+)
+def _factor_vae(
+    x_shape: Sequence[int], z_dim: int = 10, hidden: Sequence[int] = (256, 256), **_: Any
+) -> FactorVAE:
+    return FactorVAE(x_shape, z_dim=z_dim, hidden=hidden, act="relu")

@@ -51,6 +51,8 @@ class TrainConfig:
     device: str = "auto"
     out: str | None = None
     data_root: str | None = None
+    beta: float = 4.0
+    gamma: float = 10.0
     fast: bool = True
     analytic_kl: bool = False
     particle_chunk: int | None = None
@@ -277,6 +279,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--loss", default="elbo", help="objective name (see `pyrogen list`)")
     t.add_argument("--num-particles", type=int, default=1)
+    t.add_argument("--beta", type=float, default=4.0, help="KL weight of --loss beta_elbo")
+    t.add_argument("--gamma", type=float, default=10.0, help="TC weight of factor_vae")
     t.add_argument("--z-dim", type=int)
     t.add_argument("--hidden", type=int, nargs="+")
     t.add_argument("--likelihood", choices=["bernoulli", "continuous_bernoulli", "gaussian"])
