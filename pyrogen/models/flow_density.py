@@ -110,7 +110,7 @@ class FlowDensity(PyroModule):
         if self.dequantize is not None:
             parts += [tt.SigmoidTransform(), tt.AffineTransform(0.0, float(self.dequantize), 1)]
         if len(self.x_shape) != 1:
-            parts.append(tt.ReshapeTransform((self.dim,), self.x_shape))
+            parts.append(tt.ReshapeTransform(torch.Size((self.dim,)), torch.Size(self.x_shape)))
         d = dist.TransformedDistribution(base, parts)
         self.__dict__["_distribution"] = (key, d)
         return d

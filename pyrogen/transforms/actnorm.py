@@ -45,6 +45,7 @@ class ActNorm(FlowTransform):
     """
 
     bijective = True
+    initialized: torch.Tensor
 
     def __init__(
         self, num_features: int, event_dim: int = 1, data_init: bool = True, cache_size: int = 0
