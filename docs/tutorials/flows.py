@@ -66,12 +66,12 @@ DATASETS = {
     "rings": lambda n: rings(n, gen),
 }
 FLOWS = {
-    "planar": dict(flow="planar", num_layers=32),
-    "radial": dict(flow="radial", num_layers=32),
+    "planar": dict(flow="planar", num_layers=16),
+    "radial": dict(flow="radial", num_layers=16),
     "MAF": dict(flow="maf", num_layers=5, hidden=(64, 64)),
     "RealNVP": dict(flow="realnvp", num_layers=6, hidden=(64, 64)),
 }
-steps, batch = (5, 64) if SMOKE else (2000, 256)
+steps, batch = (5, 64) if SMOKE else (1000, 256)
 
 
 def train(model: FlowDensity, sample, steps: int) -> list[float]:
@@ -102,7 +102,7 @@ for data_name, sample in DATASETS.items():
 
 # %%
 lim = 4.0
-grid = torch.linspace(-lim, lim, 40 if SMOKE else 200)
+grid = torch.linspace(-lim, lim, 40 if SMOKE else 120)
 xx, yy = torch.meshgrid(grid, grid, indexing="xy")
 points = torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
 fig, axes = plt.subplots(len(DATASETS), 1 + len(FLOWS), figsize=(3 * (1 + len(FLOWS)), 9))
