@@ -10,7 +10,7 @@ from pyro.infer import ELBO, Trace_ELBO
 from pyrogen.infer import IWAE_ELBO
 from pyrogen.infer.adversarial import GANPair
 from pyrogen.infer.gan_trainer import build_gan, gan_stepper
-from pyrogen.models import VAE, HierarchicalVAE, LadderVAE
+from pyrogen.models import VAE, FlowDensity, HierarchicalVAE, LadderVAE
 from pyrogen.registry import register_loss, register_model
 
 
@@ -35,6 +35,38 @@ def _conv_vae(
     **_: Any,
 ) -> VAE:
     return VAE(x_shape, z_dim=z_dim, hidden=hidden, likelihood=likelihood, arch="conv", act="relu")
+
+
+def _flow_vae(flow: str, description: str) -> None:
+    def build(
+        x_shape: Sequence[int],
+        z_dim: int = 20,
+        hidden: Sequence[int] = (200, 200),
+        flow_length: int = 4,
+        **_: Any,
+    ) -> VAE:
+        return VAE(x_shape, z_dim=z_dim, hidden=hidden, flow=flow, flow_length=flow_length)
+
+    register_model(f"{flow}_vae", description=description)(build)
+
+
+_flow_vae("planar", "VAE with an amortized planar-flow guide (Rezende & Mohamed 2015)")
+_flow_vae("iaf", "VAE with an inverse-autoregressive-flow guide (Kingma et al. 2016)")
+
+
+@register_model(
+    "flow_density",
+    binarize=None,
+    description="MAF density on dequantized pixels, bits/dim (Papamakarios et al. 2017)",
+)
+def _flow_density(
+    x_shape: Sequence[int],
+    flow: str = "maf",
+    num_layers: int = 5,
+    hidden: Sequence[int] = (256, 256),
+    **_: Any,
+) -> FlowDensity:
+    return FlowDensity(x_shape, flow=flow, num_layers=num_layers, hidden=hidden, dequantize=256)
 
 
 @register_loss("elbo", "Trace_ELBO: the single-sample reparameterized ELBO")
