@@ -71,7 +71,7 @@ FLOWS = {
     "MAF": dict(flow="maf", num_layers=5, hidden=(64, 64)),
     "RealNVP": dict(flow="realnvp", num_layers=6, hidden=(64, 64)),
 }
-steps, batch = (5, 64) if SMOKE else (1000, 256)
+steps, batch = (5, 64) if SMOKE else (500, 256)
 
 
 def train(model: FlowDensity, sample, steps: int) -> list[float]:
