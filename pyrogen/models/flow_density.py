@@ -26,7 +26,7 @@ from pyro.nn import PyroModule
 from torch import nn
 from torch.distributions import transforms as tt
 
-from pyrogen.transforms import AffineAutoregressive, AffineCoupling, Planar, Radial
+from pyrogen.transforms import ActNorm, AffineAutoregressive, AffineCoupling, Planar, Radial
 from pyrogen.validation import check_finite, check_shape, check_unit_interval
 
 FLOWS = ("maf", "iaf", "realnvp", "nice", "planar", "radial")
@@ -93,6 +93,11 @@ class FlowDensity(PyroModule):
             raise ValueError(f"dequantize must be a number of levels >= 2, got {dequantize}")
         self.dequantize = dequantize
         layers = make_flow(flow, self.dim, num_layers, hidden) if transforms is None else transforms
+        if transforms is None and dequantize is not None:
+            # Logit-space pixels span ~[-20, 6] with very different spreads per pixel; a
+            # data-initialized ActNorm next to the data standardizes them before the first
+            # autoregressive layer (as Glow does), which keeps early steps from exploding.
+            layers = [*layers, ActNorm(self.dim)]
         self.flows = nn.ModuleList(layers)
         self.register_buffer("_zero", torch.zeros(()))
 
