@@ -17,6 +17,7 @@ from pyrogen.models import (
     MADE,
     VAE,
     AutoregressiveModel,
+    FlowDensity,
     GatedPixelCNN,
     HierarchicalVAE,
     LadderVAE,
@@ -48,6 +49,38 @@ def _conv_vae(
     **_: Any,
 ) -> VAE:
     return VAE(x_shape, z_dim=z_dim, hidden=hidden, likelihood=likelihood, arch="conv", act="relu")
+
+
+def _flow_vae(flow: str, description: str) -> None:
+    def build(
+        x_shape: Sequence[int],
+        z_dim: int = 20,
+        hidden: Sequence[int] = (200, 200),
+        flow_length: int = 4,
+        **_: Any,
+    ) -> VAE:
+        return VAE(x_shape, z_dim=z_dim, hidden=hidden, flow=flow, flow_length=flow_length)
+
+    register_model(f"{flow}_vae", description=description)(build)
+
+
+_flow_vae("planar", "VAE with an amortized planar-flow guide (Rezende & Mohamed 2015)")
+_flow_vae("iaf", "VAE with an inverse-autoregressive-flow guide (Kingma et al. 2016)")
+
+
+@register_model(
+    "flow_density",
+    binarize=None,
+    description="MAF density on dequantized pixels, bits/dim (Papamakarios et al. 2017)",
+)
+def _flow_density(
+    x_shape: Sequence[int],
+    flow: str = "maf",
+    num_layers: int = 5,
+    hidden: Sequence[int] = (256, 256),
+    **_: Any,
+) -> FlowDensity:
+    return FlowDensity(x_shape, flow=flow, num_layers=num_layers, hidden=hidden, dequantize=256)
 
 
 @register_loss("elbo", "Trace_ELBO: the single-sample reparameterized ELBO")

@@ -26,7 +26,7 @@ from pyro.nn import PyroModule
 from torch import nn
 from torch.distributions import transforms as tt
 
-from pyrogen.transforms import AffineAutoregressive, AffineCoupling, Planar, Radial
+from pyrogen.transforms import ActNorm, AffineAutoregressive, AffineCoupling, Planar, Radial
 from pyrogen.validation import check_finite, check_shape, check_unit_interval
 
 FLOWS = ("maf", "iaf", "realnvp", "nice", "planar", "radial")
@@ -93,6 +93,11 @@ class FlowDensity(PyroModule):
             raise ValueError(f"dequantize must be a number of levels >= 2, got {dequantize}")
         self.dequantize = dequantize
         layers = make_flow(flow, self.dim, num_layers, hidden) if transforms is None else transforms
+        if transforms is None and dequantize is not None:
+            # Logit-space pixels span ~[-20, 6] with very different spreads per pixel; a
+            # data-initialized ActNorm next to the data standardizes them before the first
+            # autoregressive layer (as Glow does), which keeps early steps from exploding.
+            layers = [*layers, ActNorm(self.dim)]
         self.flows = nn.ModuleList(layers)
         self.register_buffer("_zero", torch.zeros(()))
 
@@ -110,7 +115,7 @@ class FlowDensity(PyroModule):
         if self.dequantize is not None:
             parts += [tt.SigmoidTransform(), tt.AffineTransform(0.0, float(self.dequantize), 1)]
         if len(self.x_shape) != 1:
-            parts.append(tt.ReshapeTransform((self.dim,), self.x_shape))
+            parts.append(tt.ReshapeTransform(torch.Size((self.dim,)), torch.Size(self.x_shape)))
         d = dist.TransformedDistribution(base, parts)
         self.__dict__["_distribution"] = (key, d)
         return d

@@ -11,6 +11,7 @@ trained by maximizing ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z)) <= log 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
 import pyro
 import pyro.distributions as dist
@@ -149,7 +150,7 @@ class VAE(PyroModule):
         base = dist.Normal(loc, scale).to_event(1)
         if self.flows is None:
             return base
-        return dist.TransformedDistribution(base, [f.condition(h) for f in self.flows])
+        return dist.TransformedDistribution(base, [cast(Any, f).condition(h) for f in self.flows])
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Raw likelihood parameters of p(x | z): ``(..., z_dim) -> (..., P * C, H, W)``."""

@@ -40,6 +40,8 @@ class MaskedLinear(nn.Linear):
         eq. (10). https://arxiv.org/abs/1502.03509
     """
 
+    mask: torch.Tensor
+
     def __init__(self, in_features: int, out_features: int, mask: torch.Tensor, bias: bool = True):
         super().__init__(in_features, out_features, bias=bias)
         if mask.shape != (out_features, in_features):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -244,4 +245,4 @@ def check_conditional_transform(
     fresh_y = _check_all(t, x, fresh_y, ((batch,), (2, batch)), tol)
     check_gradients(module, lambda: condition(context), x, fresh_y)
     if factory is not None:
-        check_save_load(module, factory, lambda m: m.condition(context).with_cache(0)(x))
+        check_save_load(module, factory, lambda m: cast(Any, m).condition(context).with_cache(0)(x))

@@ -17,6 +17,8 @@ class CacheCopyMixin:
     """
 
     _cache_size: int
+    _cached_x_y: Any
+    _inv: Any
 
     def with_cache(self, cache_size: int = 1) -> Any:
         if cache_size == self._cache_size:

@@ -46,6 +46,9 @@ class InvertibleConv1x1(FlowTransform):
     domain = constraints.independent(constraints.real, 3)
     codomain = constraints.independent(constraints.real, 3)
     bijective = True
+    perm: torch.Tensor
+    sign_s: torch.Tensor
+    lower_mask: torch.Tensor
 
     def __init__(self, channels: int, cache_size: int = 0):
         super().__init__(cache_size=cache_size)

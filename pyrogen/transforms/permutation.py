@@ -42,6 +42,8 @@ class Permutation(FlowTransform):
     codomain = constraints.real_vector
     bijective = True
     volume_preserving = True
+    perm: torch.Tensor
+    inv_perm: torch.Tensor
 
     def __init__(
         self,

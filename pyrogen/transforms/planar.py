@@ -40,16 +40,16 @@ def constrain_u(u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 def solve_monotone_tanh(
-    s: torch.Tensor, c: torch.Tensor, b: torch.Tensor, max_iter: int = 200
+    s: torch.Tensor, c: torch.Tensor, b: torch.Tensor, max_iter: int = 100
 ) -> torch.Tensor:
     r"""Root ``a`` of ``g(a) = a + c tanh(a + b) - s`` for ``c > -1`` (elementwise, broadcast).
 
-    Safeguarded Newton (Numerical Recipes' ``rtsafe`` rule, vectorized): a Newton step is
-    replaced by bisection of the current bracket when it would leave the bracket or when it
-    does not at least halve the step before last, so the bracket shrinks geometrically even
-    where ``g' = 1 + c (1 - tanh^2)`` is nearly zero (``c`` close to -1). It stops when every
-    step is within a few machine epsilons. The returned root has the value of the solution
-    and the gradient of the implicit function theorem, ``da = -dg / g'(a)``.
+    Vectorized Newton iteration inside a bracket: the root lies in ``[s - |c|, s + |c|]``, each
+    iterate replaces the bracket end of the same sign of ``g``, and a Newton step that would
+    leave the bracket (where ``g' = 1 + c (1 - tanh^2)`` is nearly zero, ``c`` close to -1) is
+    replaced by bisection. An element is done when its residual is at rounding level, its
+    Newton step or its bracket is a few machine epsilons. The returned root has the value of
+    the solution and the gradient of the implicit function theorem, ``da = -dg / g'(a)``.
     """
     s, c, b = torch.broadcast_tensors(s, c, b)
     eps = torch.finfo(s.dtype).eps
@@ -57,21 +57,28 @@ def solve_monotone_tanh(
         sd, cd, bd = s.detach(), c.detach(), b.detach()
         lo, hi = sd - cd.abs(), sd + cd.abs()
         a = sd.clone()
-        dx = dx_old = hi - lo
+        scale = sd.abs() + cd.abs()
+        step_before_last = hi - lo
+        last_step = step_before_last
         for _ in range(max_iter):
             t = torch.tanh(a + bd)
             g = a + cd * t - sd
-            dg = 1 + cd * (1 - t * t)
+            step = g / (1 + cd * (1 - t * t))
+            done = (g.abs() <= 4 * eps * (scale + a.abs())) | (
+                step.abs() <= 2 * eps * (1 + a.abs())
+            )
+            done |= hi - lo <= 4 * eps * (1 + a.abs())
+            if bool(done.all()):
+                break
             hi = torch.where(g > 0, a, hi)
             lo = torch.where(g > 0, lo, a)
-            newton = a - g / dg
-            bisect = (newton <= lo) | (newton >= hi) | ~torch.isfinite(newton)
-            bisect |= (2 * g).abs() > (dx_old * dg).abs()
-            a_new = torch.where(bisect, (lo + hi) / 2, newton)
-            dx_old, dx = dx, a_new - a
-            a = torch.where(g == 0, a, a_new)
-            if bool(((dx.abs() <= 2 * eps * (1 + a.abs())) | (g == 0)).all()):
-                break
+            newton = a - step
+            bisect = (newton < lo) | (newton > hi) | ~torch.isfinite(newton)
+            # Newton steps that do not halve the step before last cycle or crawl: bisect.
+            bisect |= 2 * step.abs() > step_before_last.abs()
+            a_new = torch.where(done, a, torch.where(bisect, (lo + hi) / 2, newton))
+            step_before_last, last_step = last_step, a_new - a
+            a = a_new
     # Value a; gradient -(dg/dtheta) / g'(a) from the implicit function theorem.
     t = torch.tanh(a + b)
     g = a + c * t - s
