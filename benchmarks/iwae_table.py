@@ -123,6 +123,7 @@ def run(args, binarization: str, results: dict) -> None:
                     "au_total": au.total,
                     "examples_seen": seen,
                     "seconds": time.time() - t0,
+                    "command": args.command,
                 }
                 print(f"{key}: NLL {nll:.2f}  AU {au}  ({time.time() - t0:.0f} s)", flush=True)
                 save(args, results)
@@ -136,13 +137,16 @@ def save(args, results: dict) -> None:
 
 
 def table(args, results: dict) -> str:
+    commands = sorted({r.get("command", args.command) for r in results.values()})
     per_pass = (
         "the full training set" if args.epoch_examples <= 0 else (f"{args.epoch_examples} examples")
     )
     lines = [
         "# IWAE table (Burda et al. 2016, Table 1, MNIST): this library vs the paper",
         "",
-        f"Command: `python benchmarks/iwae_table.py {args.command}`",
+        "Commands:",
+        "",
+        *[f"    python benchmarks/iwae_table.py {c}" for c in commands],
         "",
         f"Budget: {args.stages} stages of 3^i passes (a pass = {per_pass}), batch "
         f"{args.batch_size}, Adam(eps=1e-4), lr 1e-3 * 10^(-i/7); NLL = -mean log p(x) with "
