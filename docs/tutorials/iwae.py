@@ -48,8 +48,9 @@ pyro.set_rng_seed(0)
 # %%
 if SMOKE:
     train = load("digits", "train", binarize="dynamic").epoch(torch.Generator().manual_seed(0))
+    train = train[:400]
     test = load("digits", "test", binarize="dynamic").epoch(torch.Generator().manual_seed(1))
-    z_dims, hidden, epochs, n_test, num_is, k = (8,), (32,), 2, 64, 100, 5
+    z_dims, hidden, epochs, n_test, num_is, k = (8,), (32,), 1, 32, 100, 5
 else:
     train = load("binarized_mnist", "train").x[:10000]
     test = load("binarized_mnist", "test").x
@@ -126,7 +127,7 @@ for name, (nll, nelbo, au_total, mi, mkl) in rows.items():
 # (Tucker et al. 2019) removes the score-function term whose noise does not vanish.
 
 # %%
-draws = 20 if SMOKE else 100
+draws = 10 if SMOKE else 100
 enc = {"encoder": [p for n, p in iwae.named_parameters() if n.startswith("encoders")]}
 xb = test[:8]
 snr = {}
