@@ -81,8 +81,9 @@ def posterior_means(
             for name, site in trace.nodes.items():
                 if site["type"] != "sample" or site["is_observed"]:
                     continue
+                fn: Any = site["fn"]
                 try:
-                    mean = site["fn"].mean
+                    mean = fn.mean
                 except NotImplementedError:
                     mean = site["value"]
                 mean = mean.expand_as(site["value"]).reshape(num_samples, xb.shape[0], -1)

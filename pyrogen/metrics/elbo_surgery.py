@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pyro
 import torch
@@ -56,7 +56,8 @@ def _log_prob_sum(trace: Any, latents: set[str] | None = None) -> torch.Tensor:
     for name, site in prune_subsample_sites(trace).nodes.items():
         if site["type"] != "sample" or (latents is not None and name not in latents):
             continue
-        total = total + site["fn"].log_prob(site["value"])
+        fn: Any = site["fn"]
+        total = total + fn.log_prob(site["value"])
     assert isinstance(total, torch.Tensor)
     return total
 
@@ -97,8 +98,8 @@ def elbo_surgery(
         plate = pyro.plate(_PARTICLES, num_samples, dim=-2)
         guide_tr = poutine.trace(plate(guide)).get_trace(x)
         model_tr = poutine.trace(poutine.replay(plate(prior), trace=guide_tr)).get_trace(x)
-        values = {
-            name: site["value"]
+        values: dict[str, torch.Tensor] = {
+            name: cast(torch.Tensor, site["value"])
             for name, site in prune_subsample_sites(guide_tr).nodes.items()
             if site["type"] == "sample"
         }

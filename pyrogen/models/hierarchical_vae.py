@@ -17,6 +17,7 @@ E_q log p(x|z_1) - sum_i E_{q(z_{i+1}|x)} KL(q(z_i|x) || p(z_i|z_{i+1})).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import pyro
 import pyro.distributions as dist
@@ -155,6 +156,13 @@ class HierarchicalVAE(PyroModule):
     def num_layers(self) -> int:
         return len(self.z_dims)
 
+    def layers(self) -> list[GaussianLayer]:
+        """The bottom-up encoder layers, ``z1``'s first."""
+        return [cast(GaussianLayer, m) for m in self.encoders]
+
+    def _device(self) -> torch.device:
+        return next(self.decoder_net.parameters()).device
+
     def _flat(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(*x.shape[: x.dim() - self.event_dim], -1)
 
@@ -167,7 +175,7 @@ class HierarchicalVAE(PyroModule):
         """
         h = self._flat(x)
         out = []
-        for enc in self.encoders:
+        for enc in self.layers():
             f = enc.features(h)
             loc, scale = enc.heads(f)
             out.append((loc, scale))
@@ -192,7 +200,7 @@ class HierarchicalVAE(PyroModule):
         if x is not None:
             self.check_x(x)
         batch = 1 if x is None else x.shape[0]
-        top = torch.zeros(self.z_dims[-1], device=self.decoder_net[0].weight.device)
+        top = torch.zeros(self.z_dims[-1], device=self._device())
         with pyro.plate("data", batch):
             z = pyro.sample(f"z{self.num_layers}", dist.Normal(top, 1.0).to_event(1))
             for i in reversed(range(self.num_layers - 1)):
@@ -208,7 +216,7 @@ class HierarchicalVAE(PyroModule):
         h = self._flat(x)
         zs = []
         with pyro.plate("data", x.shape[0]):
-            for i, enc in enumerate(self.encoders):
+            for i, enc in enumerate(self.layers()):
                 f = enc.features(h)
                 loc, scale = enc.heads(f)
                 z = pyro.sample(f"z{i + 1}", dist.Normal(loc, scale).to_event(1))
@@ -220,7 +228,7 @@ class HierarchicalVAE(PyroModule):
     @torch.no_grad()
     def sample(self, num_samples: int, mean: bool = False) -> torch.Tensor:
         """Draws ``(num_samples, *x_shape)`` from p(x); ``mean=True`` gives E[x | z1] instead."""
-        device = self.decoder_net[0].weight.device
+        device = self._device()
         z = torch.randn(num_samples, self.z_dims[-1], device=device)
         for i in reversed(range(self.num_layers - 1)):
             loc, scale = self.priors[i](z)
@@ -244,10 +252,11 @@ def _per_layer(
         return default_hidden(z_dims)
     items = list(hidden)
     if all(isinstance(h, int) for h in items):
-        return tuple(tuple(int(h) for h in items) for _ in z_dims)  # type: ignore[arg-type]
+        flat = tuple(int(cast(int, h)) for h in items)
+        return tuple(flat for _ in z_dims)
     if len(items) != len(z_dims) or any(isinstance(h, int) for h in items):
         raise ValueError(
             f"hidden must be one sequence of ints or one per stochastic layer "
             f"({len(z_dims)}), got {hidden}"
         )
-    return tuple(tuple(int(w) for w in h) for h in items)  # type: ignore[union-attr]
+    return tuple(tuple(int(w) for w in cast(Sequence[int], h)) for h in items)

@@ -79,7 +79,7 @@ class LadderVAE(HierarchicalVAE):
         """(mu^_i, sigma^_i) of every layer's bottom-up head, ``z1`` first: ``[(B, d_i)] * 2``."""
         h = self._flat(x)
         heads = []
-        for enc in self.encoders:
+        for enc in self.layers():
             h = enc.features(h)
             heads.append(enc.heads(h))
         return heads
