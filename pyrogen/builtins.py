@@ -7,7 +7,10 @@ from typing import Any
 
 from pyro.infer import ELBO, Trace_ELBO
 
-from pyrogen.models import VAE
+from pyrogen.infer import IWAE_ELBO
+from pyrogen.infer.adversarial import GANPair
+from pyrogen.infer.gan_trainer import build_gan, gan_stepper
+from pyrogen.models import VAE, HierarchicalVAE, LadderVAE
 from pyrogen.registry import register_loss, register_model
 
 
@@ -37,3 +40,72 @@ def _conv_vae(
 @register_loss("elbo", "Trace_ELBO: the single-sample reparameterized ELBO")
 def _elbo(config: dict[str, Any]) -> ELBO:
     return Trace_ELBO(num_particles=int(config.get("num_particles", 1)))
+
+
+def _layer_sizes(z_dim: int | None, z_dims: Sequence[int]) -> tuple[int, ...]:
+    # one --z-dim on the command line sets the top layer; lower layers double (100:50)
+    if z_dim is None:
+        return tuple(z_dims)
+    n = len(z_dims)
+    return tuple(z_dim * 2 ** (n - 1 - i) for i in range(n))
+
+
+@register_model(
+    "hvae", description="hierarchical VAE, z1..zL with a top-down prior (Burda et al. 2016)"
+)
+def _hvae(
+    x_shape: Sequence[int],
+    z_dim: int | None = None,
+    z_dims: Sequence[int] = (100, 50),
+    hidden: Sequence[int] | None = None,
+    likelihood: str = "bernoulli",
+    act: str = "tanh",
+    **_: Any,
+) -> HierarchicalVAE:
+    return HierarchicalVAE(
+        x_shape, z_dims=_layer_sizes(z_dim, z_dims), hidden=hidden, likelihood=likelihood, act=act
+    )
+
+
+@register_model(
+    "ladder_vae", description="ladder VAE, precision-weighted top-down inference (Sønderby 2016)"
+)
+def _ladder_vae(
+    x_shape: Sequence[int],
+    z_dim: int | None = None,
+    z_dims: Sequence[int] = (100, 50),
+    hidden: Sequence[int] | None = None,
+    likelihood: str = "bernoulli",
+    act: str = "tanh",
+    **_: Any,
+) -> LadderVAE:
+    return LadderVAE(
+        x_shape, z_dims=_layer_sizes(z_dim, z_dims), hidden=hidden, likelihood=likelihood, act=act
+    )
+
+
+@register_loss("iwae", "IWAE_ELBO: the K-sample importance weighted bound (K = --num-particles)")
+def _iwae(config: dict[str, Any]) -> ELBO:
+    return IWAE_ELBO(num_particles=int(config.get("num_particles", 1)), estimator="reparam")
+
+
+@register_loss("dreg", "IWAE_ELBO with doubly reparameterized gradients (K = --num-particles)")
+def _dreg(config: dict[str, Any]) -> ELBO:
+    return IWAE_ELBO(num_particles=int(config.get("num_particles", 1)), estimator="dreg")
+
+
+@register_model(
+    "gan",
+    binarize=None,
+    stepper=gan_stepper,
+    description="GAN: MLP for vectors, DCGAN for images; --loss minimax|nonsaturating|"
+    "wasserstein|wgan-gp|hinge|ls|f:kl|f:reverse_kl|f:js|f:pearson|f:hellinger (2014-2017)",
+)
+def _gan(
+    x_shape: Sequence[int],
+    z_dim: int = 64,
+    hidden: Sequence[int] = (128, 128),
+    loss: str = "nonsaturating",
+    **_: Any,
+) -> GANPair:
+    return build_gan(x_shape, z_dim=z_dim, hidden=hidden, loss=loss)
