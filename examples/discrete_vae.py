@@ -41,6 +41,17 @@ from pyrogen.nn import MLP
 ESTIMATORS = ("score", "nvil", "vimco", "concrete")
 
 
+class ClampedLogistic(dist.Logistic):
+    """Logistic whose reparameterized draws stay finite: the uniform noise is kept inside
+    (eps, 1 - eps), since a float32 uniform of exactly 0 gives y = -inf and log_prob = NaN."""
+
+    def rsample(self, sample_shape: tuple[int, ...] = ()) -> torch.Tensor:
+        shape = self._extended_shape(torch.Size(sample_shape))
+        eps = torch.finfo(self.loc.dtype).eps
+        u = torch.rand(shape, dtype=self.loc.dtype, device=self.loc.device).clamp(eps, 1 - eps)
+        return self.loc + self.scale * (u.log() - (-u).log1p())
+
+
 class DiscreteVAE(PyroModule):
     """Bernoulli latents; ``temperature`` set to a float switches to the Concrete relaxation.
 
@@ -64,7 +75,7 @@ class DiscreteVAE(PyroModule):
         if self.temperature is None:
             return dist.Bernoulli(logits=logits).to_event(1)
         t = self.temperature[which]
-        return dist.Logistic(logits / t, torch.full_like(logits, 1.0 / t)).to_event(1)
+        return ClampedLogistic(logits / t, torch.full_like(logits, 1.0 / t)).to_event(1)
 
     def _decode(self, z: torch.Tensor) -> torch.Tensor:
         if self.temperature is not None:
