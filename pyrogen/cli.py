@@ -211,7 +211,9 @@ def cmd_eval(run_dir: str, num_samples: int, device: str, limit: int | None) -> 
     dev = resolve_device(device)
     x = _load_split(cfg, "test").epoch(epoch_generator(cfg.seed, -1)).to(dev)
     if limit:
-        x = x[:limit]
+        # A random subset, never a prefix: some test splits are sorted by class.
+        keep = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))[:limit]
+        x = x[keep.to(x.device)]
     result: dict[str, Any] = {"run": str(run_dir), "test_examples": int(x.shape[0])}
     if not (callable(getattr(module, "model", None)) and callable(getattr(module, "guide", None))):
         raise SystemExit(f"error: model {cfg.model!r} has no model/guide pair to evaluate")
@@ -312,7 +314,7 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="test ELBO and importance-sampled NLL of a run")
     e.add_argument("run_dir")
     e.add_argument("--num-samples", type=int, default=5000)
-    e.add_argument("--limit", type=int, help="evaluate only the first N test examples")
+    e.add_argument("--limit", type=int, help="evaluate a random subset of N test examples")
     e.add_argument("--device", default="auto")
     s = sub.add_parser("sample", help="draw samples from a run into a PNG grid")
     s.add_argument("run_dir")

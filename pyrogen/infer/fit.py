@@ -244,6 +244,8 @@ def fit(
             _check_finite_params(stepper, epoch, ckpt, saved)
             row: dict[str, float] = {"epoch": epoch + 1}
             row.update({f"train_{k}": float(v) / n for k, v in totals.items()})
+            # A loss that was NaN/inf on a step between the periodic checks shows up here.
+            _check_finite_loss(row.get("train_loss", 0.0), epoch, None, ckpt, saved)
             if test_x is not None:
                 test = _mean_metrics(stepper.evaluate, test_x, batch_size)
                 row.update({f"test_{k}": float(v) for k, v in test.items()})
@@ -285,7 +287,9 @@ def _diverged(what: str, epoch: int, step: int | None, ckpt: Path | None, saved:
     )
 
 
-def _check_finite_loss(loss: float, epoch: int, step: int, ckpt: Path | None, saved: int) -> None:
+def _check_finite_loss(
+    loss: float, epoch: int, step: int | None, ckpt: Path | None, saved: int
+) -> None:
     if not math.isfinite(loss):
         _diverged("the loss", epoch, step, ckpt, saved)
 

@@ -157,3 +157,25 @@ def test_fit_drives_plain_pyro_svi(tmp_path):
 def test_fit_rejects_non_steppers():
     with pytest.raises(TypeError, match="SVITrainer"):
         fit(object(), _data(), epochs=1)
+
+
+class _OneNaNStep(SVITrainer):
+    """Reports a NaN loss on one step but leaves the parameters finite, so only the
+    epoch's mean loss reveals it (the periodic check does not look at that step)."""
+
+    def __init__(self, module):
+        super().__init__(module, lr=1e-2)
+        self.calls = 0
+
+    def step(self, x):
+        self.calls += 1
+        out = super().step(x)
+        if self.calls == 2:
+            out["loss"] = torch.tensor(float("nan"))
+        return out
+
+
+def test_nan_between_periodic_checks_is_caught_at_epoch_end():
+    trainer = _OneNaNStep(VAE((1, 8, 8), z_dim=3, hidden=(16,)))
+    with pytest.raises(TrainingDivergedError, match="epoch 1: the loss is NaN"):
+        fit(trainer, _data(), epochs=2, batch_size=32, progress=False, check_every=100)
