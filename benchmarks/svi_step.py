@@ -1,17 +1,24 @@
-"""Training-step throughput: pyrogen vs hand-written PyTorch vs Pyro's default SVI.
+"""Training-step throughput: pyrogen vs hand-written PyTorch vs Pyro SVI vs NumPyro.
 
 The same network (VAE 784-400-20, ReLU, Bernoulli decoder), the same batches of fixed
-binarized MNIST and the same objective (single-sample ELBO) in every contestant. The
+binarized MNIST and the same objective (the K-particle ELBO with vectorized particles; the
+K-sample IWAE bound in the IWAE section) in every contestant. For each (batch size, K) the
 contestants run interleaved, in rounds, in one process, so that drifts of the machine's
-speed hit all of them alike; the table reports the median steps per second over rounds and
-the ratio to the hand-written loop::
+speed hit all of them alike; the table reports the median steps per second over rounds, the
+ratio to the hand-written eager loop (default Adam), and the share of the *GEMM ceiling*: the
+steps per second if a step cost only its matrix products (forward and backward GEMMs of the
+same shapes, timed alone with torch's kernels)::
 
-    python benchmarks/svi_step.py --rounds 7 --steps 100 --threads 2
+    python benchmarks/svi_step.py --rounds 5 --seconds 0.3 --threads 2
+
+NumPyro runs when installed (``pip install numpyro jax``, the ``bench`` extra), with a
+jitted ``svi.update`` and its own copy of the network written with ``numpyro.param``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -19,67 +26,50 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyro
-import pyro.distributions as dist
+import svi_baselines as nets
 import torch
-import torch.nn.functional as F
 from pyro.infer import SVI, Trace_ELBO
-from torch import nn
 
 from pyrogen.data import load
-from pyrogen.infer import SVITrainer
+from pyrogen.infer import SVITrainer, make_adam
+from pyrogen.infer.fast_elbo import VAEObjective
 from pyrogen.models import VAE
 
-X_DIM, HIDDEN, Z_DIM = 784, 400, 20
+Step = Callable[[torch.Tensor], object]
 
 
-class HandVAE(nn.Module):
-    """The same VAE written directly in PyTorch, the baseline every contestant is timed
-    against."""
-
-    def __init__(self):
-        super().__init__()
-        self.enc = nn.Linear(X_DIM, HIDDEN)
-        self.mu = nn.Linear(HIDDEN, Z_DIM)
-        self.sigma = nn.Linear(HIDDEN, Z_DIM)
-        self.dec1 = nn.Linear(Z_DIM, HIDDEN)
-        self.dec2 = nn.Linear(HIDDEN, X_DIM)
-
-    def loss(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.enc(x))
-        loc, scale = self.mu(h), F.softplus(self.sigma(h)) + 1e-4
-        z = loc + scale * torch.randn_like(loc)
-        logits = self.dec2(F.relu(self.dec1(z)))
-        log_px = -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
-        log_pz = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
-        log_qz = torch.distributions.Normal(loc, scale).log_prob(z).sum(-1)
-        return -(log_px + log_pz - log_qz).mean()
+def _vae() -> VAE:
+    return VAE((1, 28, 28), z_dim=nets.Z_DIM, hidden=(nets.HIDDEN,), act="relu")
 
 
-def hand_step(fused: bool) -> Callable[[torch.Tensor], None]:
-    model = HandVAE()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused)
+def _elbo(k: int) -> Trace_ELBO:
+    if k == 1:
+        return Trace_ELBO()
+    return Trace_ELBO(num_particles=k, vectorize_particles=True, max_plate_nesting=1)
+
+
+def pyrogen_step(k: int, fast: bool = True, compile: bool = False) -> Step:
+    trainer = SVITrainer(_vae(), _elbo(k), lr=1e-3, fast=fast, compile=compile)
+    assert trainer.fast is fast, trainer.fast_reason
+    return trainer.step
+
+
+def pyrogen_iwae_step(k: int) -> Step:
+    """What ``SVITrainer(vae, IWAE_ELBO(k))`` runs: the tracing-free bound + fused Adam."""
+    objective = VAEObjective(_vae(), kind="iwae", num_particles=k)
+    opt = make_adam(objective.parameters(), lr=1e-3)
 
     def step(x: torch.Tensor) -> None:
         opt.zero_grad(set_to_none=True)
-        model.loss(x.reshape(x.shape[0], -1)).backward()
+        (objective(x) / x.shape[0]).backward()
         opt.step()
 
     return step
 
 
-def pyrogen_step() -> Callable[[torch.Tensor], None]:
-    vae = VAE((1, 28, 28), z_dim=Z_DIM, hidden=(HIDDEN,), act="relu")
-    trainer = SVITrainer(vae, Trace_ELBO(), lr=1e-3)
-
-    def step(x: torch.Tensor) -> None:
-        trainer.step(x)
-
-    return step
-
-
-def pyro_svi_step() -> Callable[[torch.Tensor], None]:
+def pyro_svi_step(k: int) -> Step:
     """Pyro's documented recipe: pyro.module + SVI with pyro.optim.Adam, validation on."""
-    vae = VAE((1, 28, 28), z_dim=Z_DIM, hidden=(HIDDEN,), act="relu")
+    vae = _vae()
 
     def model(x: torch.Tensor) -> None:
         pyro.module("vae", vae)
@@ -89,7 +79,7 @@ def pyro_svi_step() -> Callable[[torch.Tensor], None]:
         pyro.module("vae", vae)
         vae.guide(x)
 
-    svi = SVI(model, guide, pyro.optim.Adam({"lr": 1e-3}), Trace_ELBO())
+    svi = SVI(model, guide, pyro.optim.Adam({"lr": 1e-3}), _elbo(k))
 
     def step(x: torch.Tensor) -> None:
         with pyro.settings.context(module_local_params=False), pyro.validation_enabled(True):
@@ -98,58 +88,126 @@ def pyro_svi_step() -> Callable[[torch.Tensor], None]:
     return step
 
 
+def _time(step: Step, batches: list[torch.Tensor], seconds: float, sync: Callable) -> float:
+    """Steps per second over at least ``seconds`` (and at least two steps)."""
+    n, t0 = 0, time.perf_counter()
+    while True:
+        out = step(batches[n % len(batches)])
+        n += 1
+        elapsed = time.perf_counter() - t0
+        if n >= 2 and elapsed >= seconds:
+            sync(out)
+            return n / (time.perf_counter() - t0)
+
+
+def _no_sync(out: object) -> None:
+    pass
+
+
+def race(
+    contestants: dict[str, tuple[Step, Callable, list]], rounds: int, seconds: float
+) -> dict[str, list[float]]:
+    rates: dict[str, list[float]] = {k: [] for k in contestants}
+    for r in range(rounds + 1):
+        for name, (step, sync, batches) in contestants.items():
+            rate = _time(step, batches, seconds if r else 0.0, sync)
+            if r > 0:  # round 0 warms up (and compiles) every contestant
+                rates[name].append(rate)
+    return rates
+
+
+def config(args: argparse.Namespace, x: torch.Tensor, batch: int, k: int, iwae: bool) -> list:
+    batches = [x[i : i + batch] for i in range(0, len(x) - batch + 1, batch)][:20]
+    flat = [b.reshape(b.shape[0], -1) for b in batches]
+    c: dict[str, tuple[Step, Callable, list]] = {}
+    kind = "iwae" if iwae else "elbo"
+    c["hand-written PyTorch eager"] = (nets.hand_step(k, kind, fused=False), _no_sync, flat)
+    c["hand-written PyTorch eager, fused Adam"] = (nets.hand_step(k, kind, True), _no_sync, flat)
+    if iwae:
+        c["pyrogen (IWAE, fast path)"] = (pyrogen_iwae_step(k), _no_sync, batches)
+    else:
+        c["pyrogen SVITrainer (fast path, default)"] = (pyrogen_step(k), _no_sync, batches)
+        c["pyrogen SVITrainer (fast=False: Pyro tracing)"] = (
+            pyrogen_step(k, fast=False),
+            _no_sync,
+            batches,
+        )
+        if args.compile and batch == 128 and k == 1:
+            c["pyrogen SVITrainer (compile=True)"] = (
+                pyrogen_step(k, compile=True),
+                _no_sync,
+                batches,
+            )
+        c["Pyro SVI (default recipe)"] = (pyro_svi_step(k), _no_sync, batches)
+    npy = nets.numpyro_step(k, kind, flat) if not args.no_numpyro else None
+    if npy is not None:
+        c["NumPyro (jit)"] = npy
+    rates = race(c, args.rounds, args.seconds)
+    ceiling = nets.gemm_ceiling(batch, k, args.rounds)
+    base = statistics.median(rates["hand-written PyTorch eager"])
+    rows = []
+    for name, rs in rates.items():
+        med = statistics.median(rs)
+        rows.append(
+            f"| {batch} | {k} | {name} | {med:.3g} | {min(rs):.3g}-{max(rs):.3g} | "
+            f"{med / base:.2f}x | {100 * med / ceiling:.0f}% |"
+        )
+    rows.append(f"| {batch} | {k} | *GEMM ceiling (matmuls only)* | {ceiling:.3g} | | | 100% |")
+    print("\n".join(rows), flush=True)
+    return rows
+
+
 def main(args: argparse.Namespace) -> str:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     pyro.settings.set(module_local_params=True)
-    x = load("binarized_mnist", "train", root=args.data_root).x[: args.batch_size * 50]
-    batches = [x[i : i + args.batch_size] for i in range(0, len(x), args.batch_size)]
-    contestants = {
-        "hand-written PyTorch (Adam default)": hand_step(fused=False),
-        "hand-written PyTorch (fused Adam)": hand_step(fused=True),
-        "pyrogen SVITrainer + fit step": pyrogen_step(),
-        "Pyro SVI (default recipe)": pyro_svi_step(),
-    }
-    rates: dict[str, list[float]] = {k: [] for k in contestants}
-    with pyro.validation_enabled(False):
-        for r in range(args.rounds + 1):
-            for name, step in contestants.items():
-                t0 = time.perf_counter()
-                for i in range(args.steps):
-                    step(batches[i % len(batches)])
-                if r > 0:  # round 0 warms up every contestant
-                    rates[name].append(args.steps / (time.perf_counter() - t0))
-    base = statistics.median(rates["hand-written PyTorch (Adam default)"])
-    lines = [
-        f"VAE {X_DIM}-{HIDDEN}-{Z_DIM}, batch {args.batch_size}, fixed binarized MNIST; "
-        f"{args.rounds} interleaved rounds of {args.steps} steps, {args.threads} threads, "
-        f"torch {torch.__version__}, pyro {pyro.__version__}, {platform.processor() or 'cpu'}.",
-        "",
-        "| contestant | median steps/s | min | max | ratio to hand-written |",
-        "|---|---:|---:|---:|---:|",
+    x = load("binarized_mnist", "train", root=args.data_root).x[:10240]
+    header = [
+        "| batch | K | contestant | median steps/s | range | vs hand-written eager | "
+        "% of GEMM ceiling |",
+        "|---:|---:|---|---:|---:|---:|---:|",
     ]
-    for name, rs in rates.items():
-        med = statistics.median(rs)
-        lines.append(f"| {name} | {med:.1f} | {min(rs):.1f} | {max(rs):.1f} | {med / base:.2f}x |")
-    table = "\n".join(lines)
-    print(table)
+    elbo_rows, iwae_rows = list(header), list(header)
+    with pyro.validation_enabled(False):
+        for batch in args.batch_sizes:
+            for k in args.particles:
+                elbo_rows += config(args, x, batch, k, iwae=False)
+        for batch in args.iwae_batch_sizes:
+            iwae_rows += config(args, x, batch, args.iwae_k, iwae=True)
+    load_avg = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
+    text = (
+        "# Training-step throughput\n\n"
+        f"`python benchmarks/svi_step.py {' '.join(args.argv)}`\n\n"
+        f"VAE 784-{nets.HIDDEN}-{nets.Z_DIM} (ReLU, Bernoulli), fixed binarized MNIST; "
+        f"{args.rounds} interleaved rounds of >= {args.seconds} s per contestant, "
+        f"{args.threads} torch threads; torch {torch.__version__}, pyro {pyro.__version__}, "
+        f"{nets.numpyro_version()}; {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, load average at the end {load_avg}.\n\n"
+        "## ELBO (K particles, vectorized)\n\n" + "\n".join(elbo_rows) + "\n\n"
+        f"## IWAE, K = {args.iwae_k}\n\n" + "\n".join(iwae_rows) + "\n"
+    )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(
-            f"# Training-step throughput\n\n`python benchmarks/svi_step.py "
-            f"--rounds {args.rounds} --steps {args.steps} --threads {args.threads}`\n\n"
-            f"{table}\n"
-        )
-    return table
+        Path(args.out).write_text(text)
+    return text
 
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--rounds", type=int, default=7)
-parser.add_argument("--steps", type=int, default=100)
-parser.add_argument("--batch-size", type=int, default=128)
+parser.add_argument("--rounds", type=int, default=5)
+parser.add_argument("--seconds", type=float, default=0.3, help="per contestant per round")
+parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128, 512])
+parser.add_argument("--particles", type=int, nargs="+", default=[1, 5, 50])
+parser.add_argument("--iwae-k", type=int, default=50)
+parser.add_argument("--iwae-batch-sizes", type=int, nargs="+", default=[128])
 parser.add_argument("--threads", type=int, default=2)
+parser.add_argument("--compile", action="store_true", help="add a torch.compile contestant")
+parser.add_argument("--no-numpyro", action="store_true")
 parser.add_argument("--data-root", default=None)
 parser.add_argument("--out", default="benchmarks/results/svi_step.md")
 
 if __name__ == "__main__":
-    main(parser.parse_args())
+    import sys
+
+    ns = parser.parse_args()
+    ns.argv = sys.argv[1:]
+    main(ns)

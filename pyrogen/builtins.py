@@ -6,10 +6,24 @@ from collections.abc import Sequence
 from typing import Any
 
 from pyro.infer import ELBO, Trace_ELBO
+from torch import nn
 
+from pyrogen.infer import IWAE_ELBO
 from pyrogen.infer.adversarial import GANPair
+from pyrogen.infer.beta_elbo import BetaELBO
 from pyrogen.infer.gan_trainer import build_gan, gan_stepper
-from pyrogen.models import VAE
+from pyrogen.infer.trainer import Stepper
+from pyrogen.models import (
+    MADE,
+    VAE,
+    AutoregressiveModel,
+    GatedPixelCNN,
+    HierarchicalVAE,
+    LadderVAE,
+    PixelCNN,
+    PixelCNNpp,
+)
+from pyrogen.models.factor_vae import FactorVAE, FactorVAETrainer
 from pyrogen.registry import register_loss, register_model
 
 
@@ -41,6 +55,58 @@ def _elbo(config: dict[str, Any]) -> ELBO:
     return Trace_ELBO(num_particles=int(config.get("num_particles", 1)))
 
 
+def _layer_sizes(z_dim: int | None, z_dims: Sequence[int]) -> tuple[int, ...]:
+    # one --z-dim on the command line sets the top layer; lower layers double (100:50)
+    if z_dim is None:
+        return tuple(z_dims)
+    n = len(z_dims)
+    return tuple(z_dim * 2 ** (n - 1 - i) for i in range(n))
+
+
+@register_model(
+    "hvae", description="hierarchical VAE, z1..zL with a top-down prior (Burda et al. 2016)"
+)
+def _hvae(
+    x_shape: Sequence[int],
+    z_dim: int | None = None,
+    z_dims: Sequence[int] = (100, 50),
+    hidden: Sequence[int] | None = None,
+    likelihood: str = "bernoulli",
+    act: str = "tanh",
+    **_: Any,
+) -> HierarchicalVAE:
+    return HierarchicalVAE(
+        x_shape, z_dims=_layer_sizes(z_dim, z_dims), hidden=hidden, likelihood=likelihood, act=act
+    )
+
+
+@register_model(
+    "ladder_vae", description="ladder VAE, precision-weighted top-down inference (Sønderby 2016)"
+)
+def _ladder_vae(
+    x_shape: Sequence[int],
+    z_dim: int | None = None,
+    z_dims: Sequence[int] = (100, 50),
+    hidden: Sequence[int] | None = None,
+    likelihood: str = "bernoulli",
+    act: str = "tanh",
+    **_: Any,
+) -> LadderVAE:
+    return LadderVAE(
+        x_shape, z_dims=_layer_sizes(z_dim, z_dims), hidden=hidden, likelihood=likelihood, act=act
+    )
+
+
+@register_loss("iwae", "IWAE_ELBO: the K-sample importance weighted bound (K = --num-particles)")
+def _iwae(config: dict[str, Any]) -> ELBO:
+    return IWAE_ELBO(num_particles=int(config.get("num_particles", 1)), estimator="reparam")
+
+
+@register_loss("dreg", "IWAE_ELBO with doubly reparameterized gradients (K = --num-particles)")
+def _dreg(config: dict[str, Any]) -> ELBO:
+    return IWAE_ELBO(num_particles=int(config.get("num_particles", 1)), estimator="dreg")
+
+
 @register_model(
     "gan",
     binarize=None,
@@ -56,3 +122,52 @@ def _gan(
     **_: Any,
 ) -> GANPair:
     return build_gan(x_shape, z_dim=z_dim, hidden=hidden, loss=loss)
+
+
+@register_model("made", description="MADE autoregressive density (Germain et al. 2015)")
+def _made(
+    x_shape: Sequence[int], hidden: Sequence[int] | None = None, **_: Any
+) -> AutoregressiveModel:
+    return MADE(x_shape, hidden=tuple(hidden or (500,)))
+
+
+@register_model("pixelcnn", description="PixelCNN with masks A/B (van den Oord et al. 2016)")
+def _pixelcnn(x_shape: Sequence[int], **_: Any) -> AutoregressiveModel:
+    return PixelCNN(x_shape, channels=32, num_layers=5)
+
+
+@register_model(
+    "gated_pixelcnn", description="Gated PixelCNN, no blind spot (van den Oord et al. 2016)"
+)
+def _gated_pixelcnn(x_shape: Sequence[int], **_: Any) -> AutoregressiveModel:
+    return GatedPixelCNN(x_shape, channels=32, num_layers=5)
+
+
+@register_model(
+    "pixelcnnpp",
+    binarize=None,
+    description="PixelCNN with the discretized logistic mixture of PixelCNN++ (2017)",
+)
+def _pixelcnnpp(x_shape: Sequence[int], **_: Any) -> AutoregressiveModel:
+    return PixelCNNpp(x_shape, num_bins=256, channels=32, num_layers=5)
+
+
+@register_loss("beta_elbo", "BetaELBO: -E log p(x|z) + beta KL (Higgins et al. 2017; --beta)")
+def _beta_elbo(config: dict[str, Any]) -> ELBO:
+    return BetaELBO(beta=float(config.get("beta", 4.0)))
+
+
+def _factor_vae_stepper(module: nn.Module, config: dict[str, Any]) -> Stepper:
+    assert isinstance(module, FactorVAE)
+    return FactorVAETrainer(module, gamma=float(config.get("gamma", 10.0)), lr=config["lr"])
+
+
+@register_model(
+    "factor_vae",
+    stepper=_factor_vae_stepper,
+    description="FactorVAE, total-correlation penalty gamma (Kim & Mnih 2018; --gamma)",
+)
+def _factor_vae(
+    x_shape: Sequence[int], z_dim: int = 10, hidden: Sequence[int] = (256, 256), **_: Any
+) -> FactorVAE:
+    return FactorVAE(x_shape, z_dim=z_dim, hidden=hidden, act="relu")

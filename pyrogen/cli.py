@@ -24,6 +24,7 @@ from torch import nn
 from pyrogen import plots
 from pyrogen.infer import SVITrainer, fit, resolve_device
 from pyrogen.infer.checkpoint import CheckpointError, load_checkpoint
+from pyrogen.infer.distributed import env_world_size, init_from_env, sharded_log_likelihood
 from pyrogen.infer.fit import CHECKPOINT, epoch_generator
 from pyrogen.infer.trainer import Stepper
 from pyrogen.registry import get_loss, get_model, import_plugin
@@ -50,6 +51,12 @@ class TrainConfig:
     device: str = "auto"
     out: str | None = None
     data_root: str | None = None
+    beta: float = 4.0
+    gamma: float = 10.0
+    fast: bool = True
+    analytic_kl: bool = False
+    particle_chunk: int | None = None
+    compile: bool = False
     imports: list[str] = field(default_factory=list)
     x_shape: list[int] = field(default_factory=list)
 
@@ -79,7 +86,20 @@ def build_stepper(cfg: TrainConfig) -> Stepper:
     if spec.stepper is not None:
         return spec.stepper(module, dataclasses.asdict(cfg))
     loss = get_loss(cfg.loss, dataclasses.asdict(cfg))
-    return SVITrainer(module, loss, lr=cfg.lr)
+    return SVITrainer(
+        module,
+        loss,
+        lr=cfg.lr,
+        fast=cfg.fast,
+        analytic_kl=cfg.analytic_kl,
+        particle_chunk=cfg.particle_chunk,
+        compile=cfg.compile,
+    )
+
+
+def _is_rank0() -> bool:
+    """Under torchrun only rank 0 writes files and prints."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _figures(module: nn.Module, x_test: torch.Tensor, history: list, out: Path) -> list[Path]:
@@ -110,13 +130,17 @@ def cmd_train(cfg: TrainConfig) -> Path:
     train = _load_split(cfg, "train")
     test = _load_split(cfg, "test")
     cfg.x_shape = list(train.x.shape[1:])
+    if cfg.out is None and env_world_size() > 1:
+        raise ValueError("distributed training needs an explicit --out shared by every rank")
     out = Path(cfg.out or f"runs/{cfg.model}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
     cfg.out = str(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _check_config_matches(out, cfg)
-    (out / CONFIG).write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    rank0 = _is_rank0()
+    if rank0:
+        out.mkdir(parents=True, exist_ok=True)
+        _check_config_matches(out, cfg)
+        (out / CONFIG).write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+        print(f"training {cfg.model} on {cfg.dataset} ({len(train)} examples) -> {out}")
     stepper = build_stepper(cfg)
-    print(f"training {cfg.model} on {cfg.dataset} ({len(train)} examples) -> {out}")
     history = fit(
         stepper,
         train,
@@ -126,7 +150,12 @@ def cmd_train(cfg: TrainConfig) -> Path:
         device=cfg.device,
         out=out,
         seed=cfg.seed,
+        progress=rank0,
     )
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    if not rank0:
+        return out
     x_test = test.epoch(epoch_generator(cfg.seed, -1)).to(resolve_device(cfg.device))
     for path in _figures(stepper.module, x_test, history, out):
         print(f"wrote {path}")
@@ -175,7 +204,7 @@ def load_run(run_dir: str | os.PathLike[str], device: str = "auto") -> tuple[Tra
 
 
 def cmd_eval(run_dir: str, num_samples: int, device: str, limit: int | None) -> dict[str, Any]:
-    from pyrogen.metrics import log_likelihood
+    from pyrogen.metrics import latent_report, log_likelihood
 
     cfg, stepper = load_run(run_dir, device)
     module: Any = stepper.module
@@ -192,11 +221,21 @@ def cmd_eval(run_dir: str, num_samples: int, device: str, limit: int | None) -> 
             elbo.loss(module.model, module.guide, x[i : i + 500]) for i in range(0, len(x), 500)
         )
         result["test_elbo"] = -total / x.shape[0]
-        log_px = log_likelihood(module.model, module.guide, x, num_samples=num_samples)
+        # Under torchrun every rank evaluates its shard of the test set.
+        init_from_env(dev)
+        log_px = sharded_log_likelihood(log_likelihood, module, x, num_samples=num_samples)
         result["test_nll"] = float(-log_px.mean())
+    if not _is_rank0():
+        return result
     result["nll_samples"] = num_samples
+    with pyro.validation_enabled(False), torch.no_grad():
+        latent = latent_report(module, x)
+    result.update(latent)
     print(f"test ELBO : {result['test_elbo']:.3f} nats per example (10 particles)")
     print(f"test NLL  : {result['test_nll']:.3f} nats per example ({num_samples} IS samples)")
+    for key, value in latent.items():
+        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        print(f"{key:<28}: {shown}")
     (Path(run_dir) / "eval.json").write_text(json.dumps(result, indent=2))
     return result
 
@@ -240,6 +279,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--loss", default="elbo", help="objective name (see `pyrogen list`)")
     t.add_argument("--num-particles", type=int, default=1)
+    t.add_argument("--beta", type=float, default=4.0, help="KL weight of --loss beta_elbo")
+    t.add_argument("--gamma", type=float, default=10.0, help="TC weight of factor_vae")
     t.add_argument("--z-dim", type=int)
     t.add_argument("--hidden", type=int, nargs="+")
     t.add_argument("--likelihood", choices=["bernoulli", "continuous_bernoulli", "gaussian"])
@@ -248,6 +289,19 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto")
     t.add_argument("--out", help="run directory (resumed when it holds a checkpoint)")
     t.add_argument("--data-root", help="dataset directory (default: $PYROGEN_DATA)")
+    t.add_argument(
+        "--no-fast",
+        dest="fast",
+        action="store_false",
+        help="evaluate the objective through Pyro's traces instead of the fast path",
+    )
+    t.add_argument(
+        "--analytic-kl",
+        action="store_true",
+        help="closed-form KL(q || p) where guide and prior allow it (same expectation)",
+    )
+    t.add_argument("--particle-chunk", type=int, help="particles per pass (bounds memory)")
+    t.add_argument("--compile", action="store_true", help="torch.compile the training step")
     t.add_argument(
         "--import",
         dest="imports",

@@ -42,21 +42,29 @@ def save_image_grid(
 ) -> Path:
     """Saves ``(N, C, H, W)`` images in [0, 1] as a PNG grid."""
     arr = image_grid(images, nrow)
-    fig, ax = plt.subplots(figsize=(6, 6 * arr.shape[0] / arr.shape[1]))
+    # About 24 grid pixels per inch, within readable bounds, so small images stay visible.
+    width = min(12.0, max(4.0, arr.shape[1] / 24))
+    height = min(12.0, max(1.5, width * arr.shape[0] / arr.shape[1] + (0.4 if title else 0)))
+    fig, ax = plt.subplots(figsize=(width, height))
     ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=1)
     ax.axis("off")
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=9)
     return _save(fig, path)
 
 
 def save_reconstructions(
     x: torch.Tensor, x_rec: torch.Tensor, path: str | os.PathLike[str], n: int = 16
 ) -> Path:
-    """Saves originals (top rows) above their reconstructions (bottom rows)."""
+    """Saves rows of originals, each followed by a row of their reconstructions."""
     n = min(n, x.shape[0])
-    both = torch.cat([x[:n], x_rec[:n]])
-    return save_image_grid(both, path, nrow=n, title="data (top) / reconstruction (bottom)")
+    per_row = min(8, n)
+    rows = []
+    for i in range(0, n, per_row):
+        rows += [x[i : i + per_row], x_rec[i : i + per_row]]
+    both = torch.cat(rows)
+    title = "data / reconstruction, alternating rows"
+    return save_image_grid(both, path, nrow=per_row, title=title)
 
 
 def save_curves(

@@ -9,7 +9,22 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = [
+    "beta_vae.py",
+    "dcgan.py",
+    "discrete_vae.py",
+    "factor_vae.py",
+    "flows.py",
+    "gan_toy.py",
+    "gaussian_mixture.py",
+    "hierarchical_vae.py",
+    "info_vae.py",
+    "infogan.py",
+    "iwae.py",
+    "pixelcnn.py",
+    "posterior_collapse.py",
     "vae.py",
+    "vq_vae.py",
+    "wavenet.py",
 ]
 
 

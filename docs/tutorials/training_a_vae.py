@@ -63,7 +63,7 @@ print(pyro.poutine.trace(vae.model).get_trace(test_x[:2]).format_shapes())
 trainer = SVITrainer(vae, Trace_ELBO(), lr=1e-3)
 history = fit(trainer, train, epochs=epochs, batch_size=100, test_data=test_x, out=OUT / "run")
 plots.save_curves(history, OUT / "loss.png")
-print(open(OUT / "run" / "metrics.csv").read())
+print((OUT / "run" / "metrics.csv").read_text())
 
 # %% [markdown]
 # ## Evaluation

@@ -17,15 +17,12 @@ import textwrap
 from pathlib import Path
 
 import pyro
-import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
-from torch import nn
 
 from pyrogen.data import load
 from pyrogen.infer import SVITrainer, fit
 from pyrogen.metrics import log_likelihood
-from pyrogen.registry import list_models, register_model
+from pyrogen.registry import list_models
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))
 OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or tempfile.mkdtemp())
@@ -122,10 +119,28 @@ assert is_estimate <= exact + 0.05, "IS estimates are lower bounds in expectatio
 # %%
 env = {**os.environ, "MPLBACKEND": "Agg"}
 run = OUT / "ppca-run"
-cmd = [sys.executable, "-m", "pyrogen", "train", "ppca", "--import", str(plugin),
-       "--epochs", "2" if SMOKE else "50", "--z-dim", "8", "--out", str(run)]
+cmd = [
+    sys.executable,
+    "-m",
+    "pyrogen",
+    "train",
+    "ppca",
+    "--import",
+    str(plugin),
+    "--epochs",
+    "2" if SMOKE else "50",
+    "--z-dim",
+    "8",
+    "--out",
+    str(run),
+]
 print(subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout)
-listed = subprocess.run([sys.executable, "-m", "pyrogen", "list", "--import", str(plugin)], env=env,
-                        capture_output=True, text=True, check=True).stdout
+listed = subprocess.run(
+    [sys.executable, "-m", "pyrogen", "list", "--import", str(plugin)],
+    env=env,
+    capture_output=True,
+    text=True,
+    check=True,
+).stdout
 print(listed)
 assert "ppca" in listed

@@ -18,11 +18,13 @@ uint8 array bytes (an ``.npz`` file's own bytes depend on zip timestamps and the
 Offline, :class:`DatasetNotFoundError` lists every missing file's full path and sha256.
 """
 
+from pyrogen.data.collapse import collapse_gaussian, collapse_gaussian_params, template_sequences
 from pyrogen.data.errors import ChecksumError, DatasetNotFoundError
 from pyrogen.data.idx import read_idx
 from pyrogen.data.image_data import ImageData
 from pyrogen.data.load import load
 from pyrogen.data.registry import DATASETS, DatasetInfo, FileSpec, list_datasets
+from pyrogen.data.sprites import Sprites, SpritesData, load_sprites
 from pyrogen.data.toy2d import (
     TOY_2D,
     checkerboard,
@@ -43,13 +45,19 @@ __all__ = [
     "DatasetNotFoundError",
     "FileSpec",
     "ImageData",
+    "Sprites",
+    "SpritesData",
     "checkerboard",
+    "collapse_gaussian",
+    "collapse_gaussian_params",
     "eight_gaussians",
     "eight_gaussians_centers",
     "list_datasets",
     "load",
+    "load_sprites",
     "read_idx",
     "rings",
+    "template_sequences",
     "toy_2d",
     "twenty_five_gaussians",
     "twenty_five_gaussians_centers",

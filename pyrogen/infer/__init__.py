@@ -1,35 +1,67 @@
 """Objectives, steppers and the training loop."""
 
 from pyrogen.infer.adversarial import AdversarialSVI, GANPair, default_optimizer
+from pyrogen.infer.beta_elbo import BetaELBO, LinearCapacity
+from pyrogen.infer.cavi import NormalGammaCAVI
+from pyrogen.infer.cavi_mixture import BayesianGaussianMixtureCAVI
 from pyrogen.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from pyrogen.infer.distributed import DistContext, sharded_log_likelihood
+from pyrogen.infer.em import GradientEM
 from pyrogen.infer.f_divergences import F_DIVERGENCES, FDivergence, get_f_divergence
+from pyrogen.infer.fast_elbo import FastPathUnavailable, VAEObjective, fast_objective
 from pyrogen.infer.fit import TrainingDivergedError, fit, load_stepper_state, resolve_device
 from pyrogen.infer.gan_loss import GAN_KINDS, GANLoss
 from pyrogen.infer.gan_trainer import build_gan, gan_stepper, make_gan_trainer
+from pyrogen.infer.gradient_variance import GradientStats, gradient_variance
+from pyrogen.infer.info_elbo import InfoVAE_ELBO, mmd_rbf
+from pyrogen.infer.iwae import IWAE_ELBO
+from pyrogen.infer.nvil import NVILBaseline
+from pyrogen.infer.score_function import ScoreFunction_ELBO
+from pyrogen.infer.stl import STL_ELBO
 from pyrogen.infer.svi_adapter import SVIAdapter
 from pyrogen.infer.trainer import Stepper, SVITrainer, make_adam
+from pyrogen.infer.vimco import VIMCO_ELBO
 
 __all__ = [
+    "DistContext",
+    "FastPathUnavailable",
+    "VAEObjective",
+    "fast_objective",
+    "sharded_log_likelihood",
+    "IWAE_ELBO",
+    "STL_ELBO",
+    "VIMCO_ELBO",
+    "CheckpointError",
+    "GradientStats",
+    "NVILBaseline",
+    "BayesianGaussianMixtureCAVI",
+    "GradientEM",
+    "NormalGammaCAVI",
     "F_DIVERGENCES",
     "GAN_KINDS",
     "AdversarialSVI",
-    "CheckpointError",
     "FDivergence",
     "GANLoss",
     "GANPair",
+    "BetaELBO",
+    "InfoVAE_ELBO",
+    "LinearCapacity",
     "SVIAdapter",
     "SVITrainer",
+    "ScoreFunction_ELBO",
     "Stepper",
     "TrainingDivergedError",
     "build_gan",
     "default_optimizer",
     "fit",
+    "gradient_variance",
     "gan_stepper",
     "get_f_divergence",
     "load_checkpoint",
     "load_stepper_state",
     "make_adam",
     "make_gan_trainer",
+    "mmd_rbf",
     "resolve_device",
     "save_checkpoint",
 ]

@@ -32,10 +32,19 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None
             torch.save({"format": FORMAT, **state}, f)
             f.flush()
             os.fsync(f.fileno())
+        apply_default_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def apply_default_permissions(path: str) -> None:
+    """mkstemp creates files readable by the owner only; give the file the permissions a
+    plain ``open`` would (0666 minus the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:

@@ -22,7 +22,14 @@ import torch
 from pyro.infer import SVI
 from tqdm.auto import tqdm
 
-from pyrogen.infer.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from pyrogen.infer.checkpoint import (
+    apply_default_permissions,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from pyrogen.infer.distributed import barrier, init_from_env
 from pyrogen.infer.svi_adapter import SVIAdapter
 from pyrogen.infer.trainer import Stepper
 from pyrogen.validation import check_finite
@@ -89,6 +96,7 @@ def _write_metrics(path: Path, history: Sequence[dict[str, float]]) -> None:
         writer = csv.DictWriter(f, fieldnames=keys)
         writer.writeheader()
         writer.writerows(history)
+    apply_default_permissions(tmp)
     os.replace(tmp, path)
 
 
@@ -139,6 +147,13 @@ def fit(
         check_every: steps between NaN/inf checks of the loss (each check syncs the host).
         callback: called as ``callback(epoch, metrics)`` after every epoch.
 
+    Under ``torchrun`` (or in an initialized process group) every rank runs ``fit`` with the
+    same arguments: each global batch of ``batch_size`` examples is split across the ranks,
+    gradients are averaged by DistributedDataParallel (see
+    :mod:`pyrogen.infer.distributed`; the stepper needs a ``distribute(ctx)`` method, as
+    :class:`~pyrogen.infer.SVITrainer` has), and rank 0 alone writes the checkpoint, the
+    metrics and the progress bar.
+
     Returns:
         One dict of metrics per epoch: ``epoch``, ``train_<key>`` and ``test_<key>`` for
         every key the stepper reports (for SVI: ``loss`` = -ELBO and ``elbo``, in nats per
@@ -159,6 +174,11 @@ def fit(
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"expected epochs >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
     dev = resolve_device(device)
+    ctx = init_from_env(dev)
+    if ctx is not None:
+        dev = ctx.device
+        progress = progress and ctx.is_main
+    is_writer = ctx is None or ctx.is_main
     stepper.module.to(dev)
     out_dir = Path(out) if out is not None else None
     ckpt = out_dir / CHECKPOINT if out_dir is not None else None
@@ -173,6 +193,15 @@ def fit(
         start_epoch = int(state["epoch"])
     else:
         pyro.set_rng_seed(seed)
+
+    if ctx is not None:
+        distribute = getattr(stepper, "distribute", None)
+        if not callable(distribute):
+            raise TypeError(
+                f"{type(stepper).__name__} cannot train data-parallel (it has no "
+                f"distribute(ctx) method); run it in a single process, without torchrun"
+            )
+        distribute(ctx)
 
     first_epoch = start_epoch
     saved = start_epoch  # the last epoch whose checkpoint this run wrote or resumed from
@@ -191,6 +220,9 @@ def fit(
             t0 = time.perf_counter()
             gen = epoch_generator(seed, epoch)
             xe = first if epoch == first_epoch else _epoch_tensor(data, gen)
+            if dev.type == "cuda" and xe.device.type == "cpu":
+                # Page-locked host memory lets the copy run asynchronously.
+                xe = xe.pin_memory()
             xe = xe.to(dev, non_blocking=True)
             perm = torch.randperm(n, generator=gen).to(dev)
             totals: dict[str, torch.Tensor] = {}
@@ -217,7 +249,7 @@ def fit(
                 row.update({f"test_{k}": float(v) for k, v in test.items()})
             row["seconds"] = time.perf_counter() - t0
             history.append(row)
-            if out_dir is not None and ckpt is not None:
+            if is_writer and out_dir is not None and ckpt is not None:
                 save_checkpoint(
                     ckpt,
                     {
@@ -228,6 +260,8 @@ def fit(
                     },
                 )
                 _write_metrics(out_dir / METRICS, history)
+            if out_dir is not None:
+                barrier()  # no rank runs ahead of (or resumes from) a half-written epoch
                 saved = epoch + 1
             if callback is not None:
                 callback(epoch + 1, row)

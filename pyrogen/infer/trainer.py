@@ -14,6 +14,9 @@ import torch
 from pyro.infer import ELBO, Trace_ELBO
 from torch import nn
 
+from pyrogen.infer.distributed import DataParallelObjective, DistContext
+from pyrogen.infer.fast_elbo import FastPathUnavailable, VAEObjective, fast_objective
+
 
 @runtime_checkable
 class Stepper(Protocol):
@@ -54,6 +57,22 @@ def make_adam(
     return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, fused=fused)
 
 
+class _PyroObjective(nn.Module):
+    """``loss.differentiable_loss(model, guide, x[rows])``: the Pyro path, as a module so
+    that it can be wrapped for data-parallel training like the fast path."""
+
+    def __init__(self, module: nn.Module, loss: ELBO):
+        super().__init__()
+        self.module, self.loss = module, loss
+
+    def forward(self, x: torch.Tensor, rows: slice | None = None) -> torch.Tensor:
+        if rows is not None:
+            x = x[rows]
+        m: Any = self.module
+        loss: Any = self.loss  # every pyro ELBO subclass has differentiable_loss
+        return loss.differentiable_loss(m.model, m.guide, x)
+
+
 class SVITrainer:
     r"""Stochastic variational inference with one torch optimizer over the module.
 
@@ -62,11 +81,24 @@ class SVITrainer:
     example. Unlike :class:`pyro.infer.SVI`, the parameters are the module's own
     (``module_local_params``) and a single optimizer updates all of them at once.
 
+    For a :class:`~pyrogen.models.VAE` trained with ``Trace_ELBO`` or
+    ``IWAE_ELBO(estimator="reparam")`` the objective is evaluated without Pyro's tracing
+    (:mod:`pyrogen.infer.fast_elbo`): the same value and gradient on the same random draws,
+    faster. Other models and objectives take the Pyro path; ``fast_reason`` says why.
+
     Args:
         module: a :class:`~pyro.nn.PyroModule` with ``model`` and ``guide`` methods.
         loss: the objective; defaults to :class:`~pyro.infer.Trace_ELBO`.
         optim: a torch optimizer over ``module.parameters()``; defaults to Adam(``lr``).
         lr: learning rate of the default optimizer.
+        fast: use the tracing-free objective when the model and loss allow it.
+        analytic_kl: closed-form KL(q(z|x) || p(z)) in the ELBO (same expectation, lower
+            variance; needs the fast path and raises when it is unavailable).
+        particle_chunk: with the fast path, evaluate at most this many particles at a time
+            (bounded memory for large K, one extra forward pass; see
+            :class:`~pyrogen.infer.fast_elbo.VAEObjective`).
+        compile: ``torch.compile`` the fast objective and the optimizer step (pays for
+            itself only on long runs; see ``benchmarks/results/svi_step.md``).
     """
 
     def __init__(
@@ -75,6 +107,11 @@ class SVITrainer:
         loss: ELBO | None = None,
         optim: torch.optim.Optimizer | None = None,
         lr: float = 1e-3,
+        *,
+        fast: bool = True,
+        analytic_kl: bool = False,
+        particle_chunk: int | None = None,
+        compile: bool = False,
     ):
         for name in ("model", "guide"):
             if not callable(getattr(module, name, None)):
@@ -86,6 +123,28 @@ class SVITrainer:
         self.loss = loss if loss is not None else Trace_ELBO()
         self._lr = lr
         self._optim = optim
+        self.compile = compile
+        self.fast_reason: str | None = "disabled (fast=False)"
+        self._fast: VAEObjective | None = None
+        if fast or analytic_kl:
+            try:
+                self._fast = fast_objective(
+                    module, self.loss, analytic_kl=analytic_kl, particle_chunk=particle_chunk
+                )
+                self.fast_reason = None
+            except FastPathUnavailable as e:
+                if analytic_kl:
+                    raise
+                self.fast_reason = str(e)
+        self._slow = _PyroObjective(module, self.loss)
+        self._parallel: DataParallelObjective | None = None
+        self._ctx: Any = None
+        self._compiled_step: Any = None
+
+    @property
+    def fast(self) -> bool:
+        """Whether steps use the tracing-free objective."""
+        return self._fast is not None
 
     @property
     def optim(self) -> torch.optim.Optimizer:
@@ -94,18 +153,55 @@ class SVITrainer:
             self._optim = make_adam(self.module.parameters(), lr=self._lr)
         return self._optim
 
+    def distribute(self, ctx: DistContext) -> None:
+        """Trains data-parallel from now on (called by :func:`~pyrogen.infer.fit` under
+        torchrun, after the module was moved to ``ctx.device``)."""
+        self._ctx = ctx
+        self._parallel = DataParallelObjective(self._objective_module(), ctx)
+
+    def _objective_module(self) -> nn.Module:
+        return self._fast if self._fast is not None else self._slow
+
+    def _check_fast(self, x: torch.Tensor) -> None:
+        """The fast path's one-time structure check; on failure, the Pyro path from now on."""
+        if self._fast is None or self._fast.checked:
+            return
+        try:
+            self._fast.check(x)
+        except FastPathUnavailable as e:
+            self.fast_reason, self._fast = str(e), None
+            if self._parallel is not None:
+                self._parallel = DataParallelObjective(self._slow, self._ctx)
+
+    def _summed_loss(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_fast(x)
+        return self._objective_module()(x)
+
     def _objective(self, x: torch.Tensor) -> torch.Tensor:
-        module: Any = self.module
-        loss: Any = self.loss  # every pyro ELBO subclass has differentiable_loss
-        return loss.differentiable_loss(module.model, module.guide, x) / x.shape[0]
+        return self._summed_loss(x) / x.shape[0]
+
+    def _maybe_compile(self) -> None:
+        if self.compile and self._compiled_step is None and self._fast is not None:
+            fast = self._fast
+            fast.loss_fn = torch.compile(fast.loss_from_noise)
+            self._compiled_step = torch.compile(self.optim.step)
 
     def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self.module.train()
         with pyro.settings.context(module_local_params=True):
+            self._maybe_compile()
             self.optim.zero_grad(set_to_none=True)
-            loss = self._objective(x)
-            loss.backward()
-            self.optim.step()
+            self._check_fast(x)
+            if self._parallel is not None:
+                surrogate, loss = self._parallel(x)
+                surrogate.backward()
+            else:
+                loss = self._objective(x)
+                loss.backward()
+            if self._compiled_step is not None:
+                self._compiled_step()
+            else:
+                self.optim.step()
         loss = loss.detach()
         return {"loss": loss, "elbo": -loss}
 

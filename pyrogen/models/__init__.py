@@ -1,7 +1,27 @@
 """Generative models as PyroModules with ``model``/``guide`` pairs."""
 
+from pyrogen.models.ar_heads import (
+    ARHead,
+    BernoulliHead,
+    CategoricalHead,
+    GaussianHead,
+    get_head,
+)
+from pyrogen.models.ar_process import LinearGaussianAR
+from pyrogen.models.autoregressive import AutoregressiveModel
+from pyrogen.models.code_prior import CodePixelCNN
+from pyrogen.models.conditioned import Conditioned
+from pyrogen.models.discretized_logistic import DiscretizedLogisticMixture
+from pyrogen.models.factor_vae import FactorVAE, FactorVAETrainer, permute_dims
+from pyrogen.models.finite_memory import FiniteMemoryMLP
+from pyrogen.models.flow_density import FlowDensity
 from pyrogen.models.gan import Discriminator, Generator
+from pyrogen.models.gated_pixelcnn import GatedPixelCNN
+from pyrogen.models.gaussian_mixture import GaussianMixture, kmeans
+from pyrogen.models.hierarchical_vae import HierarchicalVAE
+from pyrogen.models.info_vae import InfoVAE
 from pyrogen.models.infogan import InfoGANDiscriminator, InfoGANGenerator
+from pyrogen.models.ladder_vae import LadderVAE
 from pyrogen.models.likelihoods import (
     Bernoulli,
     ContinuousBernoulli,
@@ -9,11 +29,36 @@ from pyrogen.models.likelihoods import (
     Likelihood,
     get_likelihood,
 )
+from pyrogen.models.linear_gaussian_vae import LinearGaussianVAE
+from pyrogen.models.made import MADE
+from pyrogen.models.pixelcnn import PixelCNN
+from pyrogen.models.pixelcnnpp import PixelCNNpp
+from pyrogen.models.rnn_density import RNNDensity
+from pyrogen.models.transformer_density import TransformerDensity
 from pyrogen.models.vae import VAE
+from pyrogen.models.vq_vae import VQVAE, VQVAETrainer
+from pyrogen.models.wavenet import WaveNet
+from pyrogen.models.windowed_ar_vae import WindowedARDecoder, WindowedARVAE
 
 __all__ = [
+    "MADE",
     "VAE",
+    "HierarchicalVAE",
+    "LadderVAE",
+    "FlowDensity",
+    "GaussianMixture",
+    "ARHead",
+    "AutoregressiveModel",
+    "VQVAE",
+    "VQVAETrainer",
+    "CodePixelCNN",
+    "FactorVAE",
+    "FactorVAETrainer",
+    "InfoVAE",
     "Bernoulli",
+    "BernoulliHead",
+    "CategoricalHead",
+    "Conditioned",
     "ContinuousBernoulli",
     "Discriminator",
     "Gaussian",
@@ -21,5 +66,21 @@ __all__ = [
     "InfoGANDiscriminator",
     "InfoGANGenerator",
     "Likelihood",
+    "LinearGaussianVAE",
+    "WindowedARDecoder",
+    "WindowedARVAE",
+    "DiscretizedLogisticMixture",
+    "FiniteMemoryMLP",
+    "GaussianHead",
+    "GatedPixelCNN",
+    "LinearGaussianAR",
+    "PixelCNN",
+    "PixelCNNpp",
+    "RNNDensity",
+    "TransformerDensity",
+    "WaveNet",
+    "get_head",
     "get_likelihood",
+    "kmeans",
+    "permute_dims",
 ]

@@ -3,7 +3,7 @@ r"""Variational autoencoder (Kingma & Welling 2014; Rezende et al. 2014) in Pyro
 Generative model and amortized guide::
 
     p(z) = N(0, I),   p(x | z) = likelihood(decoder(z)),
-    q(z | x) = N(mu(x), diag sigma(x)^2),
+    q(z | x) = N(mu(x), diag sigma(x)^2)    (optionally pushed through K flow steps),
 
 trained by maximizing ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z)) <= log p(x).
 """
@@ -21,6 +21,7 @@ from torch import nn
 
 from pyrogen.models.likelihoods import Likelihood, get_likelihood
 from pyrogen.nn import MLP, ConvDecoder, ConvEncoder, activation
+from pyrogen.transforms import ConditionalAffineAutoregressive, ConditionalPlanar, ConditionalRadial
 from pyrogen.validation import check_finite, check_shape
 
 
@@ -37,6 +38,12 @@ class VAE(PyroModule):
         arch: ``"mlp"`` or ``"conv"`` (images with sides divisible by 4).
         act: activation name.
         min_scale: floor added to the posterior standard deviation.
+        flow: ``None`` (Gaussian guide), ``"planar"``, ``"radial"`` (amortized flows whose
+            parameters are a linear function of the encoder's last hidden layer h) or
+            ``"iaf"`` (inverse autoregressive flow whose MADE reads h as context). The guide
+            samples ``z = f_K o ... o f_1(z_0)``, ``z_0 ~ q_0(z | x)``, reparameterized.
+        flow_length: K, the number of flow steps.
+        flow_hidden: hidden sizes of each IAF step's MADE (default ``(2 z_dim, 2 z_dim)``).
 
     Example:
         >>> import torch, pyro
@@ -50,6 +57,10 @@ class VAE(PyroModule):
     References:
         Auto-Encoding Variational Bayes, D. P. Kingma, M. Welling, 2014, eq. (10).
         https://arxiv.org/abs/1312.6114
+        Variational Inference with Normalizing Flows, D. J. Rezende, S. Mohamed, 2015,
+        eq. (15) (flow guide). https://arxiv.org/abs/1505.05770
+        Improved Variational Inference with Inverse Autoregressive Flow, D. P. Kingma et al.,
+        2016, section 4 (IAF guide). https://arxiv.org/abs/1606.04934
     """
 
     def __init__(
@@ -61,6 +72,9 @@ class VAE(PyroModule):
         arch: str = "mlp",
         act: str = "tanh",
         min_scale: float = 1e-4,
+        flow: str | None = None,
+        flow_length: int = 4,
+        flow_hidden: Sequence[int] | None = None,
     ):
         super().__init__()
         self.x_shape = (x_shape,) if isinstance(x_shape, int) else tuple(int(s) for s in x_shape)
@@ -84,6 +98,32 @@ class VAE(PyroModule):
             raise ValueError(f"unknown arch {arch!r}; expected 'mlp' or 'conv'")
         self.loc_head = nn.Linear(enc_out, z_dim)
         self.scale_head = nn.Linear(enc_out, z_dim)
+        self.flow = flow
+        self.flows = self._make_flows(flow, flow_length, enc_out, flow_hidden)
+
+    def _make_flows(
+        self, flow: str | None, length: int, context_dim: int, hidden: Sequence[int] | None
+    ) -> nn.ModuleList | None:
+        if flow is None:
+            return None
+        if length < 1:
+            raise ValueError(f"flow_length must be at least 1, got {length}")
+        d = self.z_dim
+        if flow == "planar":
+            return nn.ModuleList(ConditionalPlanar(d, context_dim) for _ in range(length))
+        if flow == "radial":
+            return nn.ModuleList(ConditionalRadial(d, context_dim) for _ in range(length))
+        if flow == "iaf":
+            hidden = (2 * d, 2 * d) if hidden is None else tuple(hidden)
+            natural = torch.arange(1, d + 1)
+            # Alternate the ordering so each coordinate is conditioned on every other one.
+            return nn.ModuleList(
+                ConditionalAffineAutoregressive(
+                    d, context_dim, hidden, order=natural if k % 2 == 0 else natural.flip(0)
+                )
+                for k in range(length)
+            )
+        raise ValueError(f"unknown flow {flow!r}; expected None, 'planar', 'radial' or 'iaf'")
 
     # -- networks -------------------------------------------------------------------------
     @property
@@ -91,11 +131,25 @@ class VAE(PyroModule):
         return len(self.x_shape)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Parameters of q(z | x): ``(B, *x_shape) -> ((B, z_dim), (B, z_dim))``."""
+        """Parameters of q(z | x) (of the base q_0 when there is a flow):
+        ``(B, *x_shape) -> ((B, z_dim), (B, z_dim))``."""
+        return self._encode(x)[1:]
+
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(h, loc, scale)``: last hidden layer ``(B, H)`` and the parameters of q_0."""
         if self.arch == "mlp":
             x = x.reshape(*x.shape[: x.dim() - self.event_dim], -1)
         h = self.encoder_act(self.encoder_net(x))
-        return self.loc_head(h), F.softplus(self.scale_head(h)) + self.min_scale
+        return h, self.loc_head(h), F.softplus(self.scale_head(h)) + self.min_scale
+
+    def posterior(self, x: torch.Tensor) -> dist.TorchDistribution:
+        """q(z | x) as a distribution with batch shape ``(B,)`` and event shape ``(z_dim,)``:
+        a diagonal Normal, or a flow-transformed one (still reparameterized)."""
+        h, loc, scale = self._encode(x)
+        base = dist.Normal(loc, scale).to_event(1)
+        if self.flows is None:
+            return base
+        return dist.TransformedDistribution(base, [f.condition(h) for f in self.flows])
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Raw likelihood parameters of p(x | z): ``(..., z_dim) -> (..., P * C, H, W)``."""
@@ -128,9 +182,9 @@ class VAE(PyroModule):
         if x is None:
             raise ValueError("the guide q(z | x) needs observations x, got None")
         self.check_x(x)
-        loc, scale = self.encode(x)
+        q = self.posterior(x)
         with pyro.plate("data", x.shape[0]):
-            return pyro.sample("z", dist.Normal(loc, scale).to_event(1))
+            return pyro.sample("z", q)
 
     # -- conveniences ------------------------------------------------------------------------
     @torch.no_grad()

@@ -1,6 +1,32 @@
 """Neural-network building blocks shared by the models."""
 
+from pyrogen.nn.causal_conv import CausalConv1d
+from pyrogen.nn.causal_transformer import CausalSelfAttention, CausalTransformer, TransformerBlock
 from pyrogen.nn.conv import ConvDecoder, ConvEncoder
+from pyrogen.nn.gated_pixelcnn import GatedPixelCNNBlock, gate
+from pyrogen.nn.made import AutoregressiveNN, MaskedLinear
+from pyrogen.nn.made_masks import MADELinear, made_masks
+from pyrogen.nn.masked_conv import MaskedConv2d, channel_groups
 from pyrogen.nn.mlp import MLP, activation
+from pyrogen.nn.quantize import Quantized, VectorQuantizer
 
-__all__ = ["MLP", "ConvDecoder", "ConvEncoder", "activation"]
+__all__ = [
+    "MLP",
+    "AutoregressiveNN",
+    "CausalConv1d",
+    "CausalSelfAttention",
+    "CausalTransformer",
+    "ConvDecoder",
+    "ConvEncoder",
+    "GatedPixelCNNBlock",
+    "MADELinear",
+    "MaskedConv2d",
+    "MaskedLinear",
+    "Quantized",
+    "TransformerBlock",
+    "VectorQuantizer",
+    "activation",
+    "channel_groups",
+    "gate",
+    "made_masks",
+]

@@ -1,0 +1,229 @@
+"""Reproduces the IWAE paper's MNIST table: VAE vs IWAE, k in {1, 5, 50}, one and two layers.
+
+Architectures (Burda et al. 2016, sec. 5): one stochastic layer x-200-200-z(50), tanh; two
+layers x-100-100-z1(100)-50-50-z2(50), decoders mirrored. Adam (beta 0.9, 0.999, eps 1e-4),
+batch 20, the staged schedule: stage i = 0..S-1 runs 3^i passes at lr 1e-3 * 10^(-i/7)
+(S = 8 gives the paper's 3,280 epochs). Test NLL by importance sampling with 5000 samples,
+active units by Cov_x(E_q[z_u]) > 0.01 on test examples.
+
+The CPU budget (default) shortens a "pass" to ``--epoch-examples`` examples drawn from the
+whole training set and evaluates on a random (never a prefix: the binarized test split is
+sorted by digit) subset of the test set; ``--full`` selects the paper's recipe (GPU)::
+
+    python benchmarks/iwae_table.py                       # CPU budget, both binarizations
+    python benchmarks/iwae_table.py --binarization fixed  # one of them
+    python benchmarks/iwae_table.py --full --device cuda  # 3,280 epochs, 10k test examples
+
+VAE with k samples is Trace_ELBO averaged over k particles; IWAE is IWAE_ELBO(k). For k = 1
+both objectives are the same function, so one run fills both columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import pyro
+import torch
+from pyro.infer import Trace_ELBO
+
+from pyrogen.data import load
+from pyrogen.infer import IWAE_ELBO, SVITrainer, make_adam
+from pyrogen.metrics import active_units, log_likelihood
+from pyrogen.models import HierarchicalVAE
+
+# Burda et al. 2016, Table 1 (MNIST): (layers, k) -> (VAE NLL, VAE AU, IWAE NLL, IWAE AU)
+PAPER = {
+    (1, 1): (86.76, "19", 86.76, "19"),
+    (1, 5): (86.47, "20", 85.54, "22"),
+    (1, 50): (86.35, "20", 84.78, "25"),
+    (2, 1): (85.33, "16+5", 85.33, "16+5"),
+    (2, 5): (85.01, "17+5", 83.89, "21+5"),
+    (2, 50): (84.78, "17+5", 82.90, "26+7"),
+}
+Z_DIMS = {1: (50,), 2: (100, 50)}
+ROOT = Path(__file__).resolve().parent
+
+
+def get_data(binarization: str, root: str, n_test: int, seed: int):
+    """Training images (grey levels for dynamic binarization) and a binary test subset."""
+    g = torch.Generator().manual_seed(seed)
+    if binarization == "fixed":
+        train = load("binarized_mnist", "train", root=root).x
+        test = load("binarized_mnist", "test", root=root).x
+    else:
+        train = load("mnist", "train", root=root).x
+        test = load("mnist", "test", root=root).x.bernoulli(generator=g)  # binarized once
+    idx = torch.randperm(test.shape[0], generator=g)[:n_test]  # random subset, never a prefix
+    return train, test[idx]
+
+
+def init_output_bias(model: HierarchicalVAE, data: torch.Tensor) -> None:
+    """Output logits start at the log-odds of the mean training image, so that training
+    begins at the pixel-marginal model instead of spending its first steps getting there."""
+    p = data.mean(0).flatten().clamp(1e-3, 1 - 1e-3)
+    with torch.no_grad():
+        model.decoder_net[-1].bias.copy_(torch.log(p) - torch.log1p(-p))
+
+
+def train(model, loss, data, args, binarization, seed):
+    """The staged schedule; returns the number of examples seen."""
+    torch.manual_seed(seed)
+    init_output_bias(model, data)
+    trainer = SVITrainer(model, loss, optim=make_adam(model.parameters(), lr=1e-3, eps=1e-4))
+    n = data.shape[0]
+    per_pass = n if args.epoch_examples <= 0 else args.epoch_examples
+    perm, pos, seen = torch.randperm(n), 0, 0
+    for stage in range(args.stages):
+        for group in trainer.optim.param_groups:
+            group["lr"] = 1e-3 * 10 ** (-stage / 7)
+        for _ in range(math.ceil(3**stage * per_pass / args.batch_size)):
+            if pos + args.batch_size > n:
+                perm, pos = torch.randperm(n), 0
+            xb = data[perm[pos : pos + args.batch_size]]
+            pos += args.batch_size
+            if binarization == "dynamic":
+                xb = xb.bernoulli()
+            out = trainer.step(xb)
+            seen += xb.shape[0]
+        print(f"    stage {stage}: loss {float(out['loss']):.2f}", flush=True)
+    return seen
+
+
+def run(args, binarization: str, results: dict) -> None:
+    train_x, test_x = get_data(binarization, args.data_root, args.test_examples, args.seed)
+    for layers in args.layers:
+        for k in args.k:
+            for kind in ("IWAE", "VAE") if k > 1 else ("IWAE",):
+                key = f"{binarization}/{layers}/{k}/{kind}"
+                if key in results:
+                    continue
+                t0 = time.time()
+                torch.manual_seed(args.seed)
+                model = HierarchicalVAE((1, 28, 28), z_dims=Z_DIMS[layers]).to(args.device)
+                if kind == "IWAE":
+                    loss = IWAE_ELBO(num_particles=k, max_plate_nesting=1)
+                else:
+                    loss = Trace_ELBO(
+                        num_particles=k, vectorize_particles=True, max_plate_nesting=1
+                    )
+                print(f"{key}: training", flush=True)
+                seen = train(model, loss, train_x.to(args.device), args, binarization, args.seed)
+                model.eval()
+                x = test_x.to(args.device)
+                torch.manual_seed(args.seed + 1)
+                nll = -log_likelihood(model, x, num_samples=args.is_samples).mean().item()
+                au = active_units(model, x)
+                results[key] = {
+                    "nll": nll,
+                    "au": str(au),
+                    "au_total": au.total,
+                    "examples_seen": seen,
+                    "seconds": time.time() - t0,
+                }
+                print(f"{key}: NLL {nll:.2f}  AU {au}  ({time.time() - t0:.0f} s)", flush=True)
+                save(args, results)
+
+
+def save(args, results: dict) -> None:
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    out.write_text(table(args, results))
+
+
+def table(args, results: dict) -> str:
+    per_pass = (
+        "the full training set" if args.epoch_examples <= 0 else (f"{args.epoch_examples} examples")
+    )
+    lines = [
+        "# IWAE table (Burda et al. 2016, Table 1, MNIST): this library vs the paper",
+        "",
+        f"Command: `python benchmarks/iwae_table.py {args.command}`",
+        "",
+        f"Budget: {args.stages} stages of 3^i passes (a pass = {per_pass}), batch "
+        f"{args.batch_size}, Adam(eps=1e-4), lr 1e-3 * 10^(-i/7); NLL = -mean log p(x) with "
+        f"{args.is_samples} importance samples on {args.test_examples} random test examples "
+        f"(seed {args.seed}); active units on the same examples. Paper: 8 stages (3,280 "
+        f"epochs over 60,000 examples), NLL on the 10,000 test examples.",
+        "",
+        "| binarization | layers | k | VAE NLL | paper | VAE AU | paper | IWAE NLL | paper "
+        "| IWAE AU | paper | examples seen |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for b in ("dynamic", "fixed"):
+        for layers in (1, 2):
+            for k in (1, 5, 50):
+                iw = results.get(f"{b}/{layers}/{k}/IWAE")
+                va = iw if k == 1 else results.get(f"{b}/{layers}/{k}/VAE")
+                if iw is None and va is None:
+                    continue
+                p = PAPER[(layers, k)]
+
+                def cell(r, field, fmt="{:.2f}"):
+                    return "-" if r is None else fmt.format(r[field])
+
+                seen = (iw or va)["examples_seen"]
+                lines.append(
+                    f"| {b} | {layers} | {k} | {cell(va, 'nll')} | {p[0]:.2f} | "
+                    f"{cell(va, 'au', '{}')} | {p[1]} | {cell(iw, 'nll')} | {p[2]:.2f} | "
+                    f"{cell(iw, 'au', '{}')} | {p[3]} | {seen} |"
+                )
+    lines += ["", "k = 1: VAE and IWAE are the same objective; one run fills both columns.", ""]
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    pyro.settings.set(module_local_params=True)
+    if args.full:
+        args.stages, args.epoch_examples, args.test_examples = 8, 0, 10000
+    out = Path(args.out)
+    results: dict = {}
+    if args.merge:
+        # combine finished runs (e.g. one process per binarization) into one table
+        for f in args.merge:
+            results.update(json.loads(Path(f).read_text()))
+        save(args, results)
+    else:
+        if args.resume and out.with_suffix(".json").exists():
+            results = json.loads(out.with_suffix(".json").read_text())
+        for b in args.binarization:
+            run(args, b, results)
+    print(table(args, results))
+
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument(
+    "--binarization", nargs="+", default=["dynamic", "fixed"], choices=["dynamic", "fixed"]
+)
+parser.add_argument("--layers", nargs="+", type=int, default=[1, 2], choices=[1, 2])
+parser.add_argument("--k", nargs="+", type=int, default=[1, 5, 50])
+parser.add_argument("--stages", type=int, default=3, help="8 = the paper's 3,280 epochs")
+parser.add_argument(
+    "--epoch-examples",
+    type=int,
+    default=1800,
+    help="examples per 'pass' (<= 0: the whole training set)",
+)
+parser.add_argument("--batch-size", type=int, default=20)
+parser.add_argument("--test-examples", type=int, default=100)
+parser.add_argument("--is-samples", type=int, default=5000)
+parser.add_argument("--full", action="store_true", help="the paper's full recipe")
+parser.add_argument("--device", default="cpu")
+parser.add_argument("--threads", type=int, default=1)
+parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--data-root", default=None)
+parser.add_argument("--resume", action="store_true", help="keep finished rows of --out")
+parser.add_argument("--merge", nargs="+", help="only tabulate these results .json files")
+parser.add_argument("--out", default=str(ROOT / "results" / "iwae_table.md"))
+
+if __name__ == "__main__":
+    import sys
+
+    a = parser.parse_args()
+    a.command = " ".join(sys.argv[1:])
+    main(a)

@@ -1,0 +1,181 @@
+import math
+
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro import poutine
+from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
+
+from pyrogen.infer import IWAE_ELBO, SVITrainer
+from pyrogen.infer.fast_elbo import (
+    FastPathUnavailable,
+    VAEObjective,
+    check_structure,
+    fast_objective,
+)
+from pyrogen.metrics.likelihood import _weights
+from pyrogen.models import VAE
+
+LIKELIHOODS = ["bernoulli", "continuous_bernoulli", "gaussian"]
+
+
+def _vae(arch, likelihood, seed=0):
+    torch.manual_seed(seed)
+    return VAE((1, 8, 8), z_dim=3, hidden=(16,), likelihood=likelihood, arch=arch).double()
+
+
+def _x(likelihood, n=6):
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(n, 1, 8, 8, generator=g, dtype=torch.float64)
+    return x.bernoulli(generator=g) if likelihood == "bernoulli" else x
+
+
+def _value_and_grads(vae, fn, seed):
+    vae.zero_grad()
+    pyro.set_rng_seed(seed)
+    loss = fn()
+    loss.backward()
+    return loss.detach(), {k: p.grad.clone() for k, p in vae.named_parameters()}
+
+
+def _assert_same(vae, slow, fast, seed=5):
+    v1, g1 = _value_and_grads(vae, slow, seed)
+    v2, g2 = _value_and_grads(vae, fast, seed)
+    assert torch.allclose(v1, v2, rtol=1e-10, atol=1e-9), (v1, v2)
+    for k in g1:
+        assert torch.allclose(g1[k], g2[k], rtol=1e-8, atol=1e-10), k
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+def test_fast_elbo_equals_trace_elbo_value_and_gradient(arch, likelihood):
+    """Same seed, same draws: the tracing-free ELBO is Trace_ELBO's value and gradient."""
+    vae, x = _vae(arch, likelihood), _x(likelihood)
+    fast = fast_objective(vae, Trace_ELBO())
+    _assert_same(
+        vae,
+        lambda: Trace_ELBO().differentiable_loss(vae.model, vae.guide, x),
+        lambda: fast(x),
+    )
+
+
+@pytest.mark.parametrize("likelihood", LIKELIHOODS)
+def test_fast_elbo_with_vectorized_particles(likelihood):
+    vae, x = _vae("mlp", likelihood), _x(likelihood)
+    loss = Trace_ELBO(num_particles=4, vectorize_particles=True, max_plate_nesting=1)
+    fast = fast_objective(vae, loss)
+    assert fast.num_particles == 4
+    _assert_same(vae, lambda: loss.differentiable_loss(vae.model, vae.guide, x), lambda: fast(x))
+
+
+def test_fast_iwae_equals_the_traced_importance_weights():
+    """-sum_b [logsumexp_k log w_kb - log K] with log w from Pyro traces of model and guide
+    (the same (K, B) particle layout, so the same draws)."""
+    vae, x = _vae("mlp", "bernoulli"), _x("bernoulli")
+    fast = VAEObjective(vae, kind="iwae", num_particles=5)
+
+    def traced():
+        log_w = _weights(vae.model, vae.guide, x, 5)
+        return -(torch.logsumexp(log_w, 0) - math.log(5)).sum()
+
+    _assert_same(vae, traced, lambda: fast(x))
+    # The K-sample bound is above the K-sample ELBO on the same draws (Jensen).
+    elbo = VAEObjective(vae, kind="elbo", num_particles=5)
+    pyro.set_rng_seed(2)
+    iwae_loss = fast(x)
+    pyro.set_rng_seed(2)
+    assert iwae_loss <= elbo(x)
+
+
+def test_fast_iwae_equals_iwae_elbo_reparam():
+    vae, x = _vae("mlp", "gaussian"), _x("gaussian")
+    loss = IWAE_ELBO(num_particles=5, estimator="reparam")
+    fast = fast_objective(vae, loss)
+    assert (fast.kind, fast.num_particles) == ("iwae", 5)
+    _assert_same(vae, lambda: loss.differentiable_loss(vae.model, vae.guide, x), lambda: fast(x))
+    with pytest.raises(FastPathUnavailable, match="dreg"):
+        fast_objective(vae, IWAE_ELBO(num_particles=5, estimator="dreg"))
+
+
+def test_analytic_kl_is_the_closed_form_and_the_sampled_terms_mean():
+    vae, x = _vae("mlp", "bernoulli"), _x("bernoulli")
+    analytic = VAEObjective(vae, analytic_kl=True)
+    pyro.set_rng_seed(3)
+    value = analytic(x)
+    # Reference: log p(x | z) from Pyro's traces on the same draw, KL from torch.
+    pyro.set_rng_seed(3)
+    guide_tr = poutine.trace(vae.guide).get_trace(x)
+    model_tr = poutine.trace(poutine.replay(vae.model, trace=guide_tr)).get_trace(x)
+    log_px = model_tr.nodes["x"]["fn"].log_prob(x).sum()
+    loc, scale = vae.encode(x)
+    kl = torch.distributions.kl_divergence(dist.Normal(loc, scale), dist.Normal(0.0, 1.0)).sum()
+    assert torch.allclose(value, kl - log_px, rtol=1e-10)
+    # Same expectation as the sampled estimator: E[sampled - analytic] = 0 over many draws.
+    many = VAEObjective(vae, num_particles=20000)
+    pyro.set_rng_seed(4)
+    with torch.no_grad():
+        sampled = many(x)
+        analytic_many = VAEObjective(vae, num_particles=20000, analytic_kl=True)
+        pyro.set_rng_seed(4)
+        diff = sampled - analytic_many(x)
+    assert abs(float(diff)) < 0.02 * float(kl.detach())
+
+
+def test_trainer_fast_and_slow_paths_give_the_same_parameters():
+    x = _x("bernoulli", 16).float()
+    states = []
+    for fast in (True, False):
+        torch.manual_seed(0)
+        t = SVITrainer(VAE((1, 8, 8), z_dim=3, hidden=(16,)), lr=1e-2, fast=fast)
+        assert t.fast is fast
+        pyro.set_rng_seed(7)
+        for _ in range(5):
+            t.step(x)
+        states.append(t.module.state_dict())
+    for k in states[0]:
+        assert torch.allclose(states[0][k], states[1][k], atol=1e-5), k
+
+
+def _guide_with_discrete_site(self, x=None):
+    loc, scale = self.encode(x)
+    with pyro.plate("data", x.shape[0]):
+        logits = torch.zeros(x.shape[0], 3)
+        pyro.sample("c", dist.Categorical(logits=logits), infer={"is_auxiliary": True})
+        return pyro.sample("z", dist.Normal(loc, scale).to_event(1))
+
+
+class _DiscreteGuideVAE(VAE):
+    guide = _guide_with_discrete_site
+
+
+def test_unsupported_models_and_losses_fall_back_or_raise():
+    x = _x("bernoulli", 8).float()
+    vae = VAE((1, 8, 8), z_dim=3, hidden=(16,))
+    with pytest.raises(FastPathUnavailable, match="overrides model"):
+        fast_objective(_DiscreteGuideVAE((1, 8, 8), z_dim=3, hidden=(16,)))
+    with pytest.raises(FastPathUnavailable, match="TraceMeanField_ELBO"):
+        fast_objective(vae, TraceMeanField_ELBO())
+    with pytest.raises(FastPathUnavailable, match="knows pyrogen.models.VAE"):
+        fast_objective(torch.nn.Linear(2, 2))
+    with pytest.raises(FastPathUnavailable, match="analytic_kl"):
+        VAEObjective(vae, kind="iwae", num_particles=2, analytic_kl=True)
+    with pytest.raises(FastPathUnavailable):
+        SVITrainer(vae, TraceMeanField_ELBO(), analytic_kl=True)
+
+    t = SVITrainer(VAE((1, 8, 8), z_dim=3, hidden=(16,), flow="planar", flow_length=1))
+    assert not t.fast and "flow" in t.fast_reason
+
+    t = SVITrainer(_DiscreteGuideVAE((1, 8, 8), z_dim=3, hidden=(16,)))
+    assert not t.fast and "overrides" in t.fast_reason
+    assert torch.isfinite(t.step(x)["loss"])
+
+    # A dynamic structure found only by tracing: the trainer switches to Pyro at step one.
+    dyn = VAE((1, 8, 8), z_dim=3, hidden=(16,))
+    dyn.guide = _guide_with_discrete_site.__get__(dyn)  # instance override, class unchanged
+    with pytest.raises(FastPathUnavailable, match="sample sites"):
+        check_structure(dyn, x)
+    t = SVITrainer(dyn)
+    assert t.fast
+    assert torch.isfinite(t.step(x)["loss"])
+    assert not t.fast and "sample sites" in t.fast_reason
