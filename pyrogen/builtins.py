@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from pyro.infer import ELBO, Trace_ELBO
 from torch import nn
@@ -159,7 +159,8 @@ def _beta_elbo(config: dict[str, Any]) -> ELBO:
 
 def _factor_vae_stepper(module: nn.Module, config: dict[str, Any]) -> Stepper:
     assert isinstance(module, FactorVAE)
-    return FactorVAETrainer(module, gamma=float(config.get("gamma", 10.0)), lr=config["lr"])
+    trainer = FactorVAETrainer(module, gamma=float(config.get("gamma", 10.0)), lr=config["lr"])
+    return cast(Stepper, trainer)  # its module is a FactorVAE: narrower than the protocol's
 
 
 @register_model(
