@@ -50,18 +50,19 @@ def main(args: argparse.Namespace) -> dict[str, float]:
     test = load(dataset, "test", root=args.data_root)
     perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(args.seed))
     x_train, y_train = train.x[perm[:n_train]], train.y[perm[:n_train]]
-    x_test = test.x[torch.randperm(len(test), generator=torch.Generator().manual_seed(1))]
-    x_test = x_test[: 2 * n_eval].to(device)
+    order = torch.randperm(len(test), generator=torch.Generator().manual_seed(1))[: 2 * n_eval]
+    x_test, y_test = test.x[order].to(device), test.y[order].to(device)
 
     cache = Path(args.cache_dir or Path.home() / ".cache" / "pyrogen" / "classifiers")
     if args.smoke_test and not args.cache_dir:
         cache = Path(tempfile.mkdtemp())
+    n_clf = min(len(train), args.classifier_size)
     clf = load_or_train_classifier(
-        train.x[: min(len(train), 20000)].to(device),
-        train.y[: min(len(train), 20000)].to(device),
+        train.x[:n_clf].to(device),
+        train.y[:n_clf].to(device),
         cache,
-        name=dataset,
-        epochs=1 if args.smoke_test else 2,
+        name=f"{dataset}_{n_clf}",
+        epochs=1 if args.smoke_test else args.classifier_epochs,
     )
 
     num_classes = int(train.y.max()) + 1 if args.conditional else 0
@@ -100,10 +101,13 @@ def main(args: argparse.Namespace) -> dict[str, float]:
     result = sample_quality(samples, x_test[:n_eval], clf)
     floor = sample_quality(x_test[n_eval:], x_test[:n_eval], clf)
     result["seconds"] = seconds
+    with torch.no_grad():
+        result["classifier_accuracy"] = float((clf(x_test).argmax(-1) == y_test).float().mean())
     print(
         f"{args.loss} DCGAN, {n_train} images x {epochs} epochs in {seconds:.0f} s: "
         f"FID {result['fid']:.2f}, C2ST {result['c2st']:.3f}, IS {result['is']:.2f} "
-        f"(test vs test: FID {floor['fid']:.2f}, C2ST {floor['c2st']:.3f}, IS {floor['is']:.2f})"
+        f"(test vs test: FID {floor['fid']:.2f}, C2ST {floor['c2st']:.3f}, IS {floor['is']:.2f}; "
+        f"feature classifier test accuracy {result['classifier_accuracy']:.3f})"
     )
     if args.out:
         plots.save_image_grid(samples[:64].cpu(), Path(args.out) / "samples.png")
@@ -121,6 +125,8 @@ parser.add_argument("--z-dim", type=int, default=64)
 parser.add_argument("--width", type=int, default=64, help="DCGAN channel width")
 parser.add_argument("--num-eval", type=int, default=2000, help="samples for FID/C2ST/IS")
 parser.add_argument("--conditional", action="store_true")
+parser.add_argument("--classifier-size", type=int, default=20000, help="its training images")
+parser.add_argument("--classifier-epochs", type=int, default=2)
 parser.add_argument("--cache-dir", default=None, help="where the feature classifier is cached")
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--out", default=None)

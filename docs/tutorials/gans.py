@@ -101,7 +101,7 @@ plt.close(fig)
 
 # %%
 CENTERS, STD = eight_gaussians_centers(), 0.02
-STEPS = 40 if SMOKE else 3000
+STEPS = 8 if SMOKE else 3000
 SNAPSHOTS = 4
 
 
@@ -163,7 +163,7 @@ for name, cov in coverage.items():
 # %%
 if SMOKE:
     train, test = load("digits", "train"), load("digits", "test")
-    n_train, epochs, n_eval = 256, 1, 200
+    n_train, epochs, n_eval = 128, 1, 200
 else:
     root = os.environ.get("PYROGEN_DATA")
     train, test = load("mnist", "train", root=root), load("mnist", "test", root=root)

@@ -75,6 +75,13 @@ def gan_stepper(module: nn.Module, config: dict[str, Any]) -> AdversarialSVI:
     loss = config.get("loss") or DEFAULT_LOSS
     loss = DEFAULT_LOSS if loss == "elbo" else loss
     _check_kind(loss)
+    if loss == "wgan-gp" and any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.discriminator.modules()
+    ):
+        raise ValueError(
+            "the wgan-gp loss needs a critic without batch norm (the penalty is per example); "
+            "build the pair with build_gan(x_shape, loss='wgan-gp')"
+        )
     n_critic = int(config.get("n_critic") or (5 if loss in ("wasserstein", "wgan-gp") else 1))
     return AdversarialSVI(module.generator, module.discriminator, GANLoss(loss), n_critic=n_critic)
 

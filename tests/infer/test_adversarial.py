@@ -128,5 +128,7 @@ def test_registered_cli_model_builds_the_stepper_for_a_loss_name():
     assert isinstance(stepper, AdversarialSVI) and stepper.n_critic == 5
     assert stepper.loss.kind == "wgan-gp" and stepper.generator is module.generator
     assert spec.stepper(module, {"loss": "elbo"}).loss.kind == "nonsaturating"
+    with pytest.raises(ValueError, match="without batch norm"):
+        spec.stepper(spec.build((1, 8, 8), loss="hinge"), {"loss": "wgan-gp"})
     with pytest.raises(ValueError, match="expected one of"):
         spec.stepper(module, {"loss": "wgan"})
