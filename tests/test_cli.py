@@ -78,3 +78,13 @@ def test_not_a_run_directory(tmp_path, capsys):
 def test_resuming_with_another_model_is_refused(run_dir, capsys):
     with pytest.raises(SystemExit, match="different configuration"):
         main(["train", "vae", "--z-dim", "7", "--hidden", "32", "--out", str(run_dir)])
+
+
+def test_gan_trains_with_its_own_loss_and_is_evaluated_by_samples(tmp_path, capsys):
+    out = tmp_path / "gan"
+    argv = ["train", "gan", "--loss", "wgan-gp", "--epochs", "1", "--out", str(out)]
+    assert main(argv + ["--device", "cpu"]) == 0
+    assert main(["eval", str(out), "--device", "cpu"]) == 0
+    result = json.loads((out / "eval.json").read_text())
+    assert result["mmd2"] > 0  # one epoch cannot match the data
+    assert 0.5 <= result["c2st_accuracy"] <= 1.0
