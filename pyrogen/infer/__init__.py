@@ -5,6 +5,12 @@ from pyrogen.infer.beta_elbo import BetaELBO, LinearCapacity
 from pyrogen.infer.cavi import NormalGammaCAVI
 from pyrogen.infer.cavi_mixture import BayesianGaussianMixtureCAVI
 from pyrogen.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from pyrogen.infer.distillation import (
+    DensityDistillation,
+    DistillationPair,
+    analytic_entropy,
+    mc_entropy,
+)
 from pyrogen.infer.em import GradientEM
 from pyrogen.infer.f_divergences import F_DIVERGENCES, FDivergence, get_f_divergence
 from pyrogen.infer.fit import TrainingDivergedError, fit, load_stepper_state, resolve_device
@@ -21,6 +27,10 @@ from pyrogen.infer.trainer import Stepper, SVITrainer, make_adam
 from pyrogen.infer.vimco import VIMCO_ELBO
 
 __all__ = [
+    "DensityDistillation",
+    "DistillationPair",
+    "analytic_entropy",
+    "mc_entropy",
     "IWAE_ELBO",
     "STL_ELBO",
     "VIMCO_ELBO",
