@@ -128,7 +128,8 @@ class DensityDistillation:
         else:
             h = mc_entropy(z, log_scale).mean()
         # One teacher pass scores all T steps of every student sample.
-        cross = -pair.teacher.log_prob(sample).mean()
+        teacher: Any = pair.teacher  # any module with log_prob
+        cross = -teacher.log_prob(sample).mean()
         kl = cross - h
         loss = kl
         if self.power_weight > 0 and self.reference_power is not None:

@@ -19,6 +19,8 @@ References:
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -57,7 +59,7 @@ class IAFFlow(nn.Module):
         if linear:
             self.shift_filter = CausalConv1d(1, 1, kernel_size, shift=True)
             nn.init.zeros_(self.shift_filter.weight)
-            nn.init.zeros_(self.shift_filter.bias)
+            nn.init.zeros_(cast(torch.Tensor, self.shift_filter.bias))
             self.log_scale = nn.Parameter(torch.zeros(()))
         elif conditioner == "made":
             assert length is not None
@@ -74,7 +76,7 @@ class IAFFlow(nn.Module):
             )
             self.out = nn.Conv1d(channels, 2, 1)
             nn.init.zeros_(self.out.weight)
-            nn.init.zeros_(self.out.bias)
+            nn.init.zeros_(cast(torch.Tensor, self.out.bias))
 
     def forward(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(y, log sigma) each ``(B, T)`` from ``v (B, T)``."""
