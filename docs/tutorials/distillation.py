@@ -65,7 +65,7 @@ def exact_kl() -> float:
 
 
 curve = []
-for step in range(60 if SMOKE else 300):
+for _ in range(60 if SMOKE else 300):
     estimate = float(stepper.step(torch.zeros(128, 1))["kl"])
     curve.append((estimate, exact_kl()))
 print(f"exact KL after training: {curve[-1][1]:.4f} nats over {T} steps")
@@ -92,7 +92,7 @@ teacher_steps, student_steps, channels = (20, 20, 8) if SMOKE else (800, 800, 32
 g = torch.Generator().manual_seed(0)
 wavenet = WaveNet(T, channels=channels, num_layers=8, likelihood="gaussian")
 trainer = SVITrainer(wavenet, lr=2e-3)
-for step in range(teacher_steps):
+for _ in range(teacher_steps):
     trainer.step(signal_mixture(32, T, generator=g)[0])
 wavenet.eval()
 student = IAFStudent(T, num_flows=4, channels=channels, num_layers=4)
