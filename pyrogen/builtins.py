@@ -9,6 +9,8 @@ from pyro.infer import ELBO, Trace_ELBO
 
 from pyrogen.infer import IWAE_ELBO
 from pyrogen.infer.adversarial import GANPair
+from pyrogen.infer.distillation import DistillationPair
+from pyrogen.infer.distillation_cli import build_distillation, distillation_stepper
 from pyrogen.infer.gan_trainer import build_gan, gan_stepper
 from pyrogen.models import VAE, HierarchicalVAE, LadderVAE
 from pyrogen.registry import register_loss, register_model
@@ -109,3 +111,14 @@ def _gan(
     **_: Any,
 ) -> GANPair:
     return build_gan(x_shape, z_dim=z_dim, hidden=hidden, loss=loss)
+
+
+@register_model(
+    "distill",
+    binarize=None,
+    stepper=distillation_stepper,
+    description="IAF student distilled from an autoregressive teacher run (--teacher RUN_DIR), "
+    "KL(p_S || p_T) with closed-form entropy (Parallel WaveNet, 2017)",
+)
+def _distill(x_shape: Sequence[int], **options: Any) -> DistillationPair:
+    return build_distillation(x_shape, **options)

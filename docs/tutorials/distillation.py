@@ -58,6 +58,7 @@ stepper = DensityDistillation(teacher, student, lr=0.03)
 t_mean, t_tril = ar_gaussian(teacher)
 
 
+@torch.no_grad()
 def exact_kl() -> float:
     mean, cov = student.gaussian()
     p_s, p_t = MultivariateNormal(mean, cov), MultivariateNormal(t_mean, scale_tril=t_tril)

@@ -118,3 +118,18 @@ def test_bad_input_fails_fast():
         IAFStudent(8, 1).gaussian()
     with pytest.raises(ValueError, match="batch"):
         IAFStudent(8, 1)(torch.zeros(8))
+
+
+def test_registered_distill_builds_a_stepper_from_a_teacher():
+    from pyrogen.registry import get_model
+
+    spec = get_model("distill")
+    teacher = ar2_teacher(16, A1, A2)
+    module = spec.build((1, 8, 8), teacher=teacher, num_flows=2, channels=4, num_layers=1)
+    assert spec.stepper is not None
+    stepper = spec.stepper(module, {"lr": 0.01})
+    assert stepper.module is module and module.student.length == 16
+    out = stepper.step(torch.zeros(4, 1, 8, 8))
+    torch.testing.assert_close(out["kl"], out["cross_entropy"] - out["entropy"])
+    with pytest.raises(ValueError, match="teacher"):
+        spec.build((1, 8, 8))
