@@ -106,7 +106,8 @@ class DensityDistillation:
             raise TypeError(f"teacher needs log_prob(x); {type(teacher).__name__} has none")
         if power_weight > 0 and reference is None:
             raise ValueError("power_weight > 0 needs reference signals (N, T)")
-        self.module = DistillationPair(teacher, student)
+        self.pair = DistillationPair(teacher, student)
+        self.module: nn.Module = self.pair  # what fit moves to the device and checkpoints
         self.entropy, self.power_weight = entropy, power_weight
         self.length = length or student.length
         self.reference_power: torch.Tensor | None = None
@@ -121,7 +122,7 @@ class DensityDistillation:
     def _terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if x.dim() < 1 or x.shape[0] < 1:
             raise ValueError(f"data must be a batch (N, ...) with N >= 1, got {tuple(x.shape)}")
-        pair = self.module
+        pair = self.pair
         sample, z, log_scale = pair.student.rsample(x.shape[0], self.length)
         if self.entropy == "analytic":
             h = analytic_entropy(log_scale).mean()
@@ -140,7 +141,7 @@ class DensityDistillation:
 
     def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """One Adam step on ``x.shape[0]`` fresh student samples (``x``'s values are unused)."""
-        self.module.student.train()
+        self.pair.student.train()
         terms = self._terms(x)
         self.optim.zero_grad(set_to_none=True)
         terms["loss"].backward()

@@ -68,5 +68,7 @@ def distillation_stepper(module: nn.Module, config: dict[str, Any]) -> DensityDi
     stepper = DensityDistillation(
         module.teacher, module.student, lr=float(config.get("lr") or 1e-3)
     )
-    stepper.module = module  # keep the CLI's module object (same teacher and student)
+    stepper.pair = stepper.module = (
+        module  # keep the CLI's module object (same teacher and student)
+    )
     return stepper
