@@ -95,7 +95,8 @@ def main(args: argparse.Namespace) -> None:
         "",
         f"Command: `OMP_NUM_THREADS=1 python benchmarks/distillation.py --teacher-steps "
         f"{args.teacher_steps} --student-steps {args.student_steps} --train-length "
-        f"{args.train_length} --n {args.n} --ll-n {args.ll_n}`; one CPU thread ({platform.processor() or 'cpu'}, "
+        f"{args.train_length} --n {args.n} --ll-n {args.ll_n}`; one CPU thread "
+        f"({platform.processor() or 'cpu'}, "
         f"a shared, heavily loaded machine), torch {torch.__version__}. Training both took "
         f"{train_s:.0f} s. Times are seconds to draw {args.n} signal(s) (best of 3 for the "
         f"student). Log-likelihoods are the teacher's, in nats per step, averaged over "
