@@ -133,3 +133,19 @@ def test_registered_distill_builds_a_stepper_from_a_teacher():
     torch.testing.assert_close(out["kl"], out["cross_entropy"] - out["entropy"])
     with pytest.raises(ValueError, match="teacher"):
         spec.build((1, 8, 8))
+
+
+def test_power_loss_is_the_weighted_squared_log_spectrum_gap():
+    from pyrogen.metrics import power_spectrum
+
+    teacher = ar2_teacher(16, A1, A2)
+    s = _randomize(IAFStudent(16, 1, channels=4, num_layers=1), 0.2)
+    reference = torch.randn(50, 16)
+    d = DensityDistillation(teacher, s, power_weight=0.5, reference=reference)
+    torch.manual_seed(4)
+    out = d.evaluate(torch.zeros(64, 1))
+    torch.manual_seed(4)
+    with torch.no_grad():
+        x = s.sample(64)
+    gap = (power_spectrum(x) + 1e-8).log() - (power_spectrum(reference) + 1e-8).log()
+    torch.testing.assert_close(out["loss"] - out["kl"], 0.5 * gap.square().mean())
