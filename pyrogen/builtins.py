@@ -11,6 +11,8 @@ from torch import nn
 from pyrogen.infer import IWAE_ELBO
 from pyrogen.infer.adversarial import GANPair
 from pyrogen.infer.beta_elbo import BetaELBO
+from pyrogen.infer.distillation import DistillationPair
+from pyrogen.infer.distillation_cli import build_distillation, distillation_stepper
 from pyrogen.infer.gan_trainer import build_gan, gan_stepper
 from pyrogen.infer.trainer import Stepper
 from pyrogen.models import (
@@ -205,3 +207,14 @@ def _factor_vae(
     x_shape: Sequence[int], z_dim: int = 10, hidden: Sequence[int] = (256, 256), **_: Any
 ) -> FactorVAE:
     return FactorVAE(x_shape, z_dim=z_dim, hidden=hidden, act="relu")
+
+
+@register_model(
+    "distill",
+    binarize=None,
+    stepper=distillation_stepper,
+    description="IAF student distilled from an autoregressive teacher run (--teacher RUN_DIR), "
+    "KL(p_S || p_T) with closed-form entropy (Parallel WaveNet, 2017)",
+)
+def _distill(x_shape: Sequence[int], **options: Any) -> DistillationPair:
+    return build_distillation(x_shape, **options)

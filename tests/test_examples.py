@@ -12,6 +12,7 @@ EXAMPLES = [
     "beta_vae.py",
     "dcgan.py",
     "discrete_vae.py",
+    "distillation.py",
     "factor_vae.py",
     "flows.py",
     "gan_toy.py",

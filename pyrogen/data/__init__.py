@@ -24,6 +24,7 @@ from pyrogen.data.idx import read_idx
 from pyrogen.data.image_data import ImageData
 from pyrogen.data.load import load
 from pyrogen.data.registry import DATASETS, DatasetInfo, FileSpec, list_datasets
+from pyrogen.data.signals import SIGNAL_KINDS, ar2_signals, periodic_signals, signal_mixture
 from pyrogen.data.sprites import Sprites, SpritesData, load_sprites
 from pyrogen.data.toy2d import (
     TOY_2D,
@@ -38,6 +39,10 @@ from pyrogen.data.toy2d import (
 )
 
 __all__ = [
+    "SIGNAL_KINDS",
+    "ar2_signals",
+    "periodic_signals",
+    "signal_mixture",
     "DATASETS",
     "TOY_2D",
     "ChecksumError",

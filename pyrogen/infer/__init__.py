@@ -5,6 +5,12 @@ from pyrogen.infer.beta_elbo import BetaELBO, LinearCapacity
 from pyrogen.infer.cavi import NormalGammaCAVI
 from pyrogen.infer.cavi_mixture import BayesianGaussianMixtureCAVI
 from pyrogen.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from pyrogen.infer.distillation import (
+    DensityDistillation,
+    DistillationPair,
+    analytic_entropy,
+    mc_entropy,
+)
 from pyrogen.infer.distributed import DistContext, sharded_log_likelihood
 from pyrogen.infer.em import GradientEM
 from pyrogen.infer.f_divergences import F_DIVERGENCES, FDivergence, get_f_divergence
@@ -28,6 +34,10 @@ __all__ = [
     "VAEObjective",
     "fast_objective",
     "sharded_log_likelihood",
+    "DensityDistillation",
+    "DistillationPair",
+    "analytic_entropy",
+    "mc_entropy",
     "IWAE_ELBO",
     "STL_ELBO",
     "VIMCO_ELBO",

@@ -8,6 +8,7 @@ from pyrogen.models.ar_heads import (
     get_head,
 )
 from pyrogen.models.ar_process import LinearGaussianAR
+from pyrogen.models.ar_teacher import ar2_autocorrelation, ar2_teacher, ar_gaussian
 from pyrogen.models.autoregressive import AutoregressiveModel
 from pyrogen.models.code_prior import CodePixelCNN
 from pyrogen.models.conditioned import Conditioned
@@ -19,6 +20,7 @@ from pyrogen.models.gan import Discriminator, Generator
 from pyrogen.models.gated_pixelcnn import GatedPixelCNN
 from pyrogen.models.gaussian_mixture import GaussianMixture, kmeans
 from pyrogen.models.hierarchical_vae import HierarchicalVAE
+from pyrogen.models.iaf_student import IAFFlow, IAFStudent
 from pyrogen.models.info_vae import InfoVAE
 from pyrogen.models.infogan import InfoGANDiscriminator, InfoGANGenerator
 from pyrogen.models.ladder_vae import LadderVAE
@@ -41,6 +43,11 @@ from pyrogen.models.wavenet import WaveNet
 from pyrogen.models.windowed_ar_vae import WindowedARDecoder, WindowedARVAE
 
 __all__ = [
+    "IAFFlow",
+    "IAFStudent",
+    "ar2_autocorrelation",
+    "ar2_teacher",
+    "ar_gaussian",
     "MADE",
     "VAE",
     "HierarchicalVAE",
