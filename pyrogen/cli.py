@@ -54,6 +54,7 @@ class TrainConfig:
     data_root: str | None = None
     beta: float = 4.0
     gamma: float = 10.0
+    teacher: str | None = None
     fast: bool = True
     analytic_kl: bool = False
     particle_chunk: int | None = None
@@ -62,7 +63,12 @@ class TrainConfig:
     x_shape: list[int] = field(default_factory=list)
 
     def model_options(self) -> dict[str, Any]:
-        opts = {"z_dim": self.z_dim, "hidden": self.hidden, "likelihood": self.likelihood}
+        opts = {
+            "z_dim": self.z_dim,
+            "hidden": self.hidden,
+            "likelihood": self.likelihood,
+            "teacher": self.teacher,
+        }
         return {k: v for k, v in opts.items() if v is not None}
 
 
@@ -308,6 +314,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--num-particles", type=int, default=1)
     t.add_argument("--beta", type=float, default=4.0, help="KL weight of --loss beta_elbo")
     t.add_argument("--gamma", type=float, default=10.0, help="TC weight of factor_vae")
+    t.add_argument("--teacher", help="run directory of the autoregressive teacher (distill)")
     t.add_argument("--z-dim", type=int)
     t.add_argument("--hidden", type=int, nargs="+")
     t.add_argument("--likelihood", choices=["bernoulli", "continuous_bernoulli", "gaussian"])
