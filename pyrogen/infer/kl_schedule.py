@@ -11,6 +11,7 @@ units whose average KL is under lambda nats cost nothing more to use.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from typing import Any
 
@@ -27,9 +28,9 @@ class _KLPenalizedELBO(ELBO):
         super().__init__(num_particles=1)
         self.num_steps = 0
 
+    @abc.abstractmethod
     def penalty(self, terms: ELBOTerms) -> torch.Tensor:
         """The KL part of the loss, summed over the batch; subclasses define it."""
-        raise NotImplementedError
 
     def _get_trace(self, model: Any, guide: Any, args: Any, kwargs: Any) -> Any:
         raise NotImplementedError(

@@ -13,6 +13,7 @@ outermost particle plate, checks that the plates allow per-example weights, and 
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -95,8 +96,9 @@ class ParticleELBO(ELBO):
         self.plate_nesting = max_plate_nesting
 
     # -- loss and loss_and_grads derive from differentiable_loss -------------------------
+    @abc.abstractmethod
     def differentiable_loss(self, model: Callable, guide: Callable, *args: Any, **kwargs: Any):
-        raise NotImplementedError
+        """The estimator's surrogate loss; each subclass states its math here."""
 
     def loss(self, model: Callable, guide: Callable, *args: Any, **kwargs: Any) -> float:
         """The objective's value as a float (no gradients are built)."""

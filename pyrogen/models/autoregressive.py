@@ -22,6 +22,7 @@ References:
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -65,9 +66,9 @@ class AutoregressiveModel(PyroModule, TorchDistribution, metaclass=_ModuleDistri
         )
 
     # -- what subclasses provide -------------------------------------------------------
+    @abc.abstractmethod
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Parameters ``(B, P, *x_shape)`` of every p(x_d | x_<d) from ``x (B, *x_shape)``."""
-        raise NotImplementedError
 
     def order(self) -> torch.Tensor:
         """Positions (indices into the flattened event) in generation order; raster by default."""

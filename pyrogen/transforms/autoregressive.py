@@ -23,6 +23,7 @@ References:
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 
 import torch
@@ -41,14 +42,15 @@ def _check_direction(direction: str) -> str:
     return direction
 
 
-class _AffineAutoregressiveMixin:
+class _AffineAutoregressiveMixin(abc.ABC):
     """The math shared by the unconditional and the conditioned transforms."""
 
     direction: str
     log_scale_bound: float
 
+    @abc.abstractmethod
     def _conditioner(self, v: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Raw (shift, log-scale) outputs of the MADE conditioner for ``v``."""
 
     def _shift_log_scale(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         shift, raw = self._conditioner(v).unbind(-2)

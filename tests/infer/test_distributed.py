@@ -76,9 +76,10 @@ def test_two_process_ddp_matches_one_process_on_the_global_batch(tmp_path):
     sharded IS evaluation gathers every example's value in order."""
     single = _trainer(seed=0)
     expected = fit(single, _data(), epochs=EPOCHS, batch_size=BATCH, progress=False, seed=3)
-    # fork: the children reuse the imported modules (spawn would re-import torch and pyro).
+    # spawn, not fork: forking a process whose torch thread pools already run can deadlock
+    # the children (seen as an occasional hang of the whole suite).
     mp.start_processes(
-        _worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, start_method="fork"
+        _worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, start_method="spawn"
     )
     for rank in (0, 1):
         got = torch.load(tmp_path / f"r{rank}.pt", weights_only=False)
