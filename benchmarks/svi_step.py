@@ -31,8 +31,7 @@ import torch
 from pyro.infer import SVI, Trace_ELBO
 
 from pyrogen.data import load
-from pyrogen.infer import SVITrainer, make_adam
-from pyrogen.infer.fast_elbo import VAEObjective
+from pyrogen.infer import IWAE_ELBO, SVITrainer
 from pyrogen.models import VAE
 
 Step = Callable[[torch.Tensor], object]
@@ -48,23 +47,13 @@ def _elbo(k: int) -> Trace_ELBO:
     return Trace_ELBO(num_particles=k, vectorize_particles=True, max_plate_nesting=1)
 
 
-def pyrogen_step(k: int, fast: bool = True, compile: bool = False) -> Step:
-    trainer = SVITrainer(_vae(), _elbo(k), lr=1e-3, fast=fast, compile=compile)
+def pyrogen_step(
+    k: int, fast: bool = True, compile: bool = False, manual: bool = True, iwae: bool = False
+) -> Step:
+    loss = IWAE_ELBO(num_particles=k) if iwae else _elbo(k)
+    trainer = SVITrainer(_vae(), loss, lr=1e-3, fast=fast, compile=compile, manual_backward=manual)
     assert trainer.fast is fast, trainer.fast_reason
     return trainer.step
-
-
-def pyrogen_iwae_step(k: int) -> Step:
-    """What ``SVITrainer(vae, IWAE_ELBO(k))`` runs: the tracing-free bound + fused Adam."""
-    objective = VAEObjective(_vae(), kind="iwae", num_particles=k)
-    opt = make_adam(objective.parameters(), lr=1e-3)
-
-    def step(x: torch.Tensor) -> None:
-        opt.zero_grad(set_to_none=True)
-        (objective(x) / x.shape[0]).backward()
-        opt.step()
-
-    return step
 
 
 def pyro_svi_step(k: int) -> Step:
@@ -124,9 +113,27 @@ def config(args: argparse.Namespace, x: torch.Tensor, batch: int, k: int, iwae: 
     c["hand-written PyTorch eager"] = (nets.hand_step(k, kind, fused=False), _no_sync, flat)
     c["hand-written PyTorch eager, fused Adam"] = (nets.hand_step(k, kind, True), _no_sync, flat)
     if iwae:
-        c["pyrogen (IWAE, fast path)"] = (pyrogen_iwae_step(k), _no_sync, batches)
+        c["pyrogen SVITrainer (IWAE_ELBO, default)"] = (
+            pyrogen_step(k, iwae=True),
+            _no_sync,
+            batches,
+        )
+        c["pyrogen SVITrainer (IWAE_ELBO, autograd)"] = (
+            pyrogen_step(k, manual=False, iwae=True),
+            _no_sync,
+            batches,
+        )
     else:
-        c["pyrogen SVITrainer (fast path, default)"] = (pyrogen_step(k), _no_sync, batches)
+        c["pyrogen SVITrainer (default: hand-derived backward)"] = (
+            pyrogen_step(k),
+            _no_sync,
+            batches,
+        )
+        c["pyrogen SVITrainer (manual_backward=False: autograd)"] = (
+            pyrogen_step(k, manual=False),
+            _no_sync,
+            batches,
+        )
         c["pyrogen SVITrainer (fast=False: Pyro tracing)"] = (
             pyrogen_step(k, fast=False),
             _no_sync,

@@ -14,8 +14,10 @@ import torch
 from pyro.infer import ELBO, Trace_ELBO
 from torch import nn
 
+from pyrogen.infer.adam_step import FusedAdamStep
 from pyrogen.infer.distributed import DataParallelObjective, DistContext
 from pyrogen.infer.fast_elbo import FastPathUnavailable, VAEObjective, fast_objective
+from pyrogen.infer.vae_backward import ManualBackward, supports_manual_backward
 
 
 @runtime_checkable
@@ -84,7 +86,11 @@ class SVITrainer:
     For a :class:`~pyrogen.models.VAE` trained with ``Trace_ELBO`` or
     ``IWAE_ELBO(estimator="reparam")`` the objective is evaluated without Pyro's tracing
     (:mod:`pyrogen.infer.fast_elbo`): the same value and gradient on the same random draws,
-    faster. Other models and objectives take the Pyro path; ``fast_reason`` says why.
+    faster. Other models and objectives take the Pyro path; ``fast_reason`` says why. For an
+    MLP VAE with a Bernoulli likelihood the fast path's gradient is moreover derived by hand
+    (:mod:`pyrogen.infer.vae_backward`: no autograd graph) and the default Adam launches its
+    fused kernel directly (:mod:`pyrogen.infer.adam_step`); ``backward_reason`` says why
+    not, when not.
 
     Args:
         module: a :class:`~pyro.nn.PyroModule` with ``model`` and ``guide`` methods.
@@ -99,6 +105,8 @@ class SVITrainer:
             :class:`~pyrogen.infer.fast_elbo.VAEObjective`).
         compile: ``torch.compile`` the fast objective and the optimizer step (pays for
             itself only on long runs; see ``benchmarks/results/svi_step.md``).
+        manual_backward: with the fast path, use the hand-derived gradient where it applies
+            (same value and gradient up to float rounding); ``False`` keeps autograd.
     """
 
     def __init__(
@@ -112,6 +120,7 @@ class SVITrainer:
         analytic_kl: bool = False,
         particle_chunk: int | None = None,
         compile: bool = False,
+        manual_backward: bool = True,
     ):
         for name in ("model", "guide"):
             if not callable(getattr(module, name, None)):
@@ -140,6 +149,10 @@ class SVITrainer:
         self._parallel: DataParallelObjective | None = None
         self._ctx: Any = None
         self._compiled_step: Any = None
+        self.manual_backward = manual_backward
+        self.backward_reason: str | None = None if manual_backward else "disabled"
+        self._manual: ManualBackward | None = None
+        self._adam_step: FusedAdamStep | None = None
 
     @property
     def fast(self) -> bool:
@@ -186,13 +199,38 @@ class SVITrainer:
             fast.loss_fn = torch.compile(fast.loss_from_noise)
             self._compiled_step = torch.compile(self.optim.step)
 
+    def _manual_for_step(self) -> ManualBackward | None:
+        """The hand-derived backward when it applies to this step (built once, after the
+        fast path's structure check), else ``None`` with ``backward_reason`` saying why."""
+        if self._manual is not None or not self.manual_backward:
+            return self._manual if self._fast is not None and self._parallel is None else None
+        if self._fast is None:
+            self.backward_reason = "no fast path: " + str(self.fast_reason)
+        elif self._parallel is not None:
+            self.backward_reason = "data-parallel training reduces gradients through autograd"
+        elif self.compile:
+            self.backward_reason = "compile=True compiles the autograd objective"
+        else:
+            self.backward_reason = supports_manual_backward(self._fast)
+            if self.backward_reason is None:
+                self._manual = ManualBackward(self._fast)
+        return self._manual
+
+    def _optimizer_step(self) -> None:
+        if self._adam_step is None or self._adam_step.optim is not self.optim:
+            self._adam_step = FusedAdamStep(self.optim)
+        self._adam_step()
+
     def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self.module.train()
         with pyro.settings.context(module_local_params=True):
             self._maybe_compile()
             self.optim.zero_grad(set_to_none=True)
             self._check_fast(x)
-            if self._parallel is not None:
+            manual = self._manual_for_step()
+            if manual is not None and self._fast is not None:
+                loss = manual(x, self._fast.draw_noise(x.shape[0]), 1.0 / x.shape[0])
+            elif self._parallel is not None:
                 surrogate, loss = self._parallel(x)
                 surrogate.backward()
             else:
@@ -201,7 +239,7 @@ class SVITrainer:
             if self._compiled_step is not None:
                 self._compiled_step()
             else:
-                self.optim.step()
+                self._optimizer_step()
         loss = loss.detach()
         return {"loss": loss, "elbo": -loss}
 

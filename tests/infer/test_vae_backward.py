@@ -1,0 +1,85 @@
+import pytest
+import torch
+
+from pyrogen.infer import IWAE_ELBO, SVITrainer
+from pyrogen.infer.fast_elbo import VAEObjective
+from pyrogen.infer.vae_backward import ManualBackward, supports_manual_backward
+from pyrogen.models import VAE
+
+ACTIVATIONS = ["relu", "tanh", "elu", "softplus", "leaky_relu", "gelu"]
+OBJECTIVES = [("elbo", 1, False), ("elbo", 3, False), ("iwae", 4, False), ("elbo", 2, True)]
+
+
+def _data(n=5, shape=(1, 4, 5), seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, *shape, generator=g, dtype=torch.float64).bernoulli(generator=g)
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize("kind,k,analytic_kl", OBJECTIVES)
+def test_hand_derived_gradient_equals_autograd(act, kind, k, analytic_kl):
+    torch.manual_seed(0)
+    vae = VAE((1, 4, 5), z_dim=3, hidden=(7, 6), act=act).double()
+    objective = VAEObjective(vae, kind, k, analytic_kl)
+    x = _data()
+    eps = torch.randn((k, 5, 3) if k > 1 else (5, 3), dtype=torch.float64)
+    loss = objective.loss_from_noise(x, eps) / 5
+    expected = torch.autograd.grad(loss, list(vae.parameters()))
+
+    manual = ManualBackward(objective)(x, eps, 1 / 5)
+    assert manual.item() == pytest.approx(loss.item(), abs=1e-12)
+    for (name, p), g in zip(vae.named_parameters(), expected):
+        assert p.grad is not None, name
+        assert torch.allclose(p.grad, g, rtol=1e-10, atol=1e-12), name
+
+
+def test_gradients_accumulate_like_autograd():
+    torch.manual_seed(0)
+    vae = VAE((1, 4, 5), z_dim=3, hidden=(7,)).double()
+    backward = ManualBackward(VAEObjective(vae))
+    x, eps = _data(), torch.randn(5, 3, dtype=torch.float64)
+    backward(x, eps)
+    once = [p.grad.clone() for p in vae.parameters()]
+    backward(x, eps)
+    for p, g in zip(vae.parameters(), once):
+        assert torch.allclose(p.grad, 2 * g)
+
+
+@pytest.mark.parametrize("loss", [None, IWAE_ELBO(num_particles=3)])
+def test_trainer_with_and_without_the_hand_derived_backward_agree(loss):
+    x = _data(16, (1, 8, 8)).float()
+    states = []
+    for manual in (True, False):
+        torch.manual_seed(0)
+        trainer = SVITrainer(
+            VAE((1, 8, 8), z_dim=3, hidden=(16,)), loss, lr=1e-2, manual_backward=manual
+        )
+        torch.manual_seed(7)
+        for _ in range(5):
+            trainer.step(x)
+        assert (trainer._manual is not None) is manual
+        assert trainer.backward_reason == (None if manual else "disabled")
+        states.append(trainer.module.state_dict())
+    for key in states[0]:
+        assert torch.allclose(states[0][key], states[1][key], atol=1e-5), key
+
+
+def test_models_outside_its_reach_keep_autograd_and_say_why():
+    x = _data(4, (1, 8, 8)).float()
+    cases = [
+        (VAE((1, 8, 8), z_dim=2, hidden=(8,), likelihood="gaussian"), {}, "gaussian"),
+        (VAE((1, 8, 8), z_dim=2, hidden=(8,), arch="conv"), {}, "conv"),
+        (
+            VAE((1, 8, 8), z_dim=2, hidden=(8,)),
+            {"loss": IWAE_ELBO(num_particles=4), "particle_chunk": 2},
+            "chunking",
+        ),
+    ]
+    for vae, options, reason in cases:
+        trainer = SVITrainer(vae, **options)
+        assert torch.isfinite(trainer.step(x)["loss"])
+        assert trainer.fast and trainer._manual is None
+        assert reason in trainer.backward_reason
+        assert supports_manual_backward(trainer._fast) == trainer.backward_reason
+        with pytest.raises(ValueError, match=reason):
+            ManualBackward(trainer._fast)
