@@ -59,6 +59,7 @@ class TrainConfig:
     analytic_kl: bool = False
     particle_chunk: int | None = None
     compile: bool = False
+    bf16: bool = False
     imports: list[str] = field(default_factory=list)
     x_shape: list[int] = field(default_factory=list)
 
@@ -102,6 +103,7 @@ def build_stepper(cfg: TrainConfig) -> Stepper:
         analytic_kl=cfg.analytic_kl,
         particle_chunk=cfg.particle_chunk,
         compile=cfg.compile,
+        bf16=cfg.bf16,
     )
 
 
@@ -336,6 +338,9 @@ def parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--particle-chunk", type=int, help="particles per pass (bounds memory)")
     t.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    t.add_argument(
+        "--bf16", action="store_true", help="bfloat16 autocast of the objective (GPU, AMX)"
+    )
     t.add_argument(
         "--import",
         dest="imports",

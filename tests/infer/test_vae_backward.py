@@ -83,3 +83,22 @@ def test_models_outside_its_reach_keep_autograd_and_say_why():
         assert supports_manual_backward(trainer._fast) == trainer.backward_reason
         with pytest.raises(ValueError, match=reason):
             ManualBackward(trainer._fast)
+
+
+def test_bf16_autocast_changes_the_bound_only_by_rounding():
+    x = _data(32, (1, 8, 8)).float()
+    torch.manual_seed(0)
+    vae = VAE((1, 8, 8), z_dim=4, hidden=(32,))
+    full, half = SVITrainer(vae, lr=1e-2), SVITrainer(vae, lr=1e-2, bf16=True)
+    torch.manual_seed(3)
+    exact = full.evaluate(x)["loss"]
+    torch.manual_seed(3)
+    rounded = half.evaluate(x)["loss"]
+    assert rounded.dtype == torch.float32
+    # bfloat16 keeps 8 significant bits: relative error ~ 2^-8 per product, not more.
+    assert abs(float(rounded - exact)) < 0.02 * abs(float(exact))
+    assert float(rounded) != float(exact)  # the products did run in bfloat16
+    losses = [float(half.step(x)["loss"]) for _ in range(40)]
+    assert "bf16" in half.backward_reason
+    assert all(p.dtype == torch.float32 for p in vae.parameters())
+    assert sum(losses[-5:]) < sum(losses[:5]) - 5 * 0.05 * abs(losses[0])
