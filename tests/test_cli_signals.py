@@ -108,3 +108,12 @@ def test_wavenet_on_images_fails_with_the_shape_it_got(tmp_path, capsys):
     out = tmp_path / "w2"
     assert main(["train", "wavenet", "--hidden", "8", "16", "--out", str(out), *TINY]) == 2
     assert "one channel count" in capsys.readouterr().err and not out.exists()
+
+
+def test_sample_plots_take_images_or_signals_only(tmp_path):
+    from pyrogen import plots
+
+    assert plots.save_samples(torch.zeros(20, 16), tmp_path / "a.png").read_bytes()[:8] == PNG
+    assert plots.save_samples(torch.zeros(2, 1, 4, 4), tmp_path / "b.png").is_file()
+    with pytest.raises(ValueError, match=r"images \(N, C, H, W\) or signals \(N, T\), got \(3,\)"):
+        plots.save_samples(torch.zeros(3), tmp_path / "c.png")
