@@ -256,8 +256,12 @@ def _factor_vae(
     "KL(p_S || p_T) with closed-form entropy (Parallel WaveNet, 2017)",
 )
 def _distill(
-    x_shape: Sequence[int], hidden: Sequence[int] | None = None, **options: Any
+    x_shape: Sequence[int],
+    hidden: Sequence[int] | None = None,
+    channels: int = 32,
+    num_layers: int = 4,
+    **options: Any,
 ) -> DistillationPair:
     # --hidden sizes the student's conditioners (channels, layers), as for wavenet.
-    channels, num_layers = _conv_stack(hidden, 32, 4)
+    channels, num_layers = _conv_stack(hidden, channels, num_layers)
     return build_distillation(x_shape, channels=channels, num_layers=num_layers, **options)

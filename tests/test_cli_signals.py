@@ -33,6 +33,11 @@ def test_runs_hold_config_checkpoint_and_signal_plots(runs):
     assert json.loads((teacher / "config.json").read_text())["x_shape"] == [128]
     config = json.loads((student / "config.json").read_text())
     assert config["teacher"] == str(teacher.resolve())
+    # --hidden 8 8: two residual layers of 8 channels, in the teacher and in every flow
+    wavenet = load_run(teacher, "cpu")[1].module
+    assert len(wavenet.dilated) == 2 and wavenet.input_conv.out_channels == 8
+    flow = load_run(student, "cpu")[1].module.student.flows[0]
+    assert len(flow.hidden) == 2 and flow.inp.out_channels == 8
 
 
 def test_teacher_eval_reports_the_exact_nll_per_signal_and_per_step(runs, capsys):
