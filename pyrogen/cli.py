@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import os
 import sys
@@ -311,6 +312,8 @@ def cmd_sample(run_dir: str, n: int, out: str | None, device: str, mean: bool) -
     sample = getattr(stepper.module, "sample", None)
     if not callable(sample):
         raise SystemExit(f"error: this model has no sample(); cannot draw from {run_dir}")
+    if mean and "mean" not in inspect.signature(sample).parameters:
+        raise SystemExit(f"error: {type(stepper.module).__name__} has no mean to plot; omit --mean")
     with torch.no_grad():
         images = sample(n, mean=True) if mean else sample(n)
     path = Path(out or Path(run_dir) / "samples.png")

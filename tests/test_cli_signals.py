@@ -84,6 +84,8 @@ def test_sample_writes_line_plots_for_both_runs(runs, tmp_path, which):
     assert target.read_bytes()[:8] == PNG
     _, stepper = load_run(runs[which], "cpu")
     assert stepper.module.sample(5).shape == (5, 128)
+    with pytest.raises(SystemExit, match="has no mean to plot; omit --mean"):
+        main(["sample", str(runs[which]), "--mean", "--out", str(target)])
 
 
 def test_list_shows_the_signals_and_wavenet(capsys):
