@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -82,7 +82,7 @@ def distillation_stepper(module: nn.Module, config: dict[str, Any]) -> DensityDi
     return stepper
 
 
-def _timed(fn: Any) -> tuple[torch.Tensor, float]:
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     start = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - start
@@ -104,7 +104,7 @@ def distillation_report(
         x: test signals ``(N, T)``; their teacher log-likelihood is reported when their
             length is the student's.
         num_samples: draws from each of student and teacher.
-        seed: seeds the draws (the global random state is restored afterwards).
+        seed: seeds the draws (the CPU random state is restored afterwards).
 
     Returns:
         ``length`` T, ``sample_shape``, ``teacher_ll_{student,own,test}_per_step``,
@@ -112,8 +112,8 @@ def distillation_report(
         signal), and ``{student,teacher}_sample_seconds`` for ``num_samples`` draws.
 
     References:
-        Parallel WaveNet, A. van den Oord et al., 2017, eqs. (7)-(9) and Section 4 (the
-        teacher's likelihood of student samples). https://arxiv.org/abs/1711.10433
+        Parallel WaveNet, A. van den Oord et al., 2017, Section 3.1, eqs. (7)-(9).
+        https://arxiv.org/abs/1711.10433
     """
     teacher: Any = pair.teacher
     if not callable(getattr(teacher, "sample", None)):
