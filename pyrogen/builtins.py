@@ -25,6 +25,7 @@ from pyrogen.models import (
     LadderVAE,
     PixelCNN,
     PixelCNNpp,
+    WaveNet,
 )
 from pyrogen.models.factor_vae import FactorVAE, FactorVAETrainer
 from pyrogen.registry import register_loss, register_model
@@ -187,6 +188,44 @@ def _pixelcnnpp(x_shape: Sequence[int], **_: Any) -> AutoregressiveModel:
     return PixelCNNpp(x_shape, num_bins=256, channels=32, num_layers=5)
 
 
+def _conv_stack(hidden: Sequence[int] | None, channels: int, num_layers: int) -> tuple[int, int]:
+    """(channels, layers) of a convolutional stack from ``--hidden``: ``C`` sets the channels
+    of every layer; ``C C C`` gives three layers of C channels (all equal: the stacks are
+    residual)."""
+    if not hidden:
+        return channels, num_layers
+    if len(set(hidden)) != 1 or hidden[0] < 1:
+        raise ValueError(
+            f"--hidden of a residual convolutional stack is one channel count C (or C repeated "
+            f"once per layer), got {list(hidden)}"
+        )
+    return hidden[0], num_layers if len(hidden) == 1 else len(hidden)
+
+
+@register_model(
+    "wavenet",
+    binarize=None,
+    description="Gaussian WaveNet over 1-D signals (B, T), e.g. --dataset signals; the teacher "
+    "of distill (van den Oord et al. 2016)",
+)
+def _wavenet(
+    x_shape: Sequence[int],
+    hidden: Sequence[int] | None = None,
+    likelihood: str = "gaussian",
+    **_: Any,
+) -> WaveNet:
+    if len(x_shape) != 1:
+        raise ValueError(
+            f"wavenet models 1-D signals (batch, T); the dataset gives examples of shape "
+            f"{tuple(x_shape)} (use a 1-D dataset such as --dataset signals)"
+        )
+    if likelihood != "gaussian":
+        raise ValueError(f"wavenet is trained with --likelihood gaussian, got {likelihood!r}")
+    # 8 blocks with dilations 1..128 see 256 past steps: all of a length-128 signal.
+    channels, num_layers = _conv_stack(hidden, 32, 8)
+    return WaveNet(x_shape[0], channels=channels, num_layers=num_layers, likelihood="gaussian")
+
+
 @register_loss("beta_elbo", "BetaELBO: -E log p(x|z) + beta KL (Higgins et al. 2017; --beta)")
 def _beta_elbo(config: dict[str, Any]) -> ELBO:
     return BetaELBO(beta=float(config.get("beta", 4.0)))
@@ -216,5 +255,13 @@ def _factor_vae(
     description="IAF student distilled from an autoregressive teacher run (--teacher RUN_DIR), "
     "KL(p_S || p_T) with closed-form entropy (Parallel WaveNet, 2017)",
 )
-def _distill(x_shape: Sequence[int], **options: Any) -> DistillationPair:
-    return build_distillation(x_shape, **options)
+def _distill(
+    x_shape: Sequence[int],
+    hidden: Sequence[int] | None = None,
+    channels: int = 32,
+    num_layers: int = 4,
+    **options: Any,
+) -> DistillationPair:
+    # --hidden sizes the student's conditioners (channels, layers), as for wavenet.
+    channels, num_layers = _conv_stack(hidden, channels, num_layers)
+    return build_distillation(x_shape, channels=channels, num_layers=num_layers, **options)

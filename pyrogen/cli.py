@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import os
 import sys
@@ -25,6 +26,8 @@ from pyrogen import plots
 from pyrogen.infer import SVITrainer, fit, resolve_device
 from pyrogen.infer.adversarial import GANPair
 from pyrogen.infer.checkpoint import CheckpointError, load_checkpoint
+from pyrogen.infer.distillation import DistillationPair
+from pyrogen.infer.distillation_cli import distillation_report
 from pyrogen.infer.distributed import env_world_size, init_from_env, sharded_log_likelihood
 from pyrogen.infer.fit import CHECKPOINT, epoch_generator
 from pyrogen.infer.trainer import Stepper
@@ -121,8 +124,8 @@ def _figures(module: nn.Module, x_test: torch.Tensor, history: list, out: Path) 
                 images = sample(64, mean=True)
             except TypeError:
                 images = sample(64)
-            if images.dim() == 4:
-                written.append(plots.save_image_grid(images, out / "samples.png", title="samples"))
+            if images.dim() in (2, 4):  # image grid, or line plots of 1-D signals
+                written.append(plots.save_samples(images, out / "samples.png", title="samples"))
         reconstruct = getattr(module, "reconstruct", None)
         if callable(reconstruct):
             xr = reconstruct(x_test[:16])
@@ -142,6 +145,10 @@ def cmd_train(cfg: TrainConfig) -> Path:
     train = _load_split(cfg, "train")
     test = _load_split(cfg, "test")
     cfg.x_shape = list(train.x.shape[1:])
+    if cfg.teacher is not None:  # eval and sample rebuild the teacher from any directory
+        cfg.teacher = str(Path(cfg.teacher).resolve())
+    # Bad model options (a teacher that is no 1-D density, ...) fail before --out is written.
+    stepper = build_stepper(cfg)
     if cfg.out is None and env_world_size() > 1:
         raise ValueError("distributed training needs an explicit --out shared by every rank")
     out = Path(cfg.out or f"runs/{cfg.model}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -152,7 +159,6 @@ def cmd_train(cfg: TrainConfig) -> Path:
         _check_config_matches(out, cfg)
         (out / CONFIG).write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
         print(f"training {cfg.model} on {cfg.dataset} ({len(train)} examples) -> {out}")
-    stepper = build_stepper(cfg)
     history = fit(
         stepper,
         train,
@@ -229,6 +235,8 @@ def cmd_eval(run_dir: str, num_samples: int, device: str, limit: int | None) -> 
     result: dict[str, Any] = {"run": str(run_dir), "test_examples": int(x.shape[0])}
     if isinstance(module, GANPair):
         return _eval_samples(module, x, result, Path(run_dir))
+    if isinstance(module, DistillationPair):
+        return _eval_distillation(module, x, result, Path(run_dir))
     if not (callable(getattr(module, "model", None)) and callable(getattr(module, "guide", None))):
         raise SystemExit(f"error: model {cfg.model!r} has no model/guide pair to evaluate")
     with pyro.validation_enabled(False), torch.no_grad():
@@ -249,6 +257,9 @@ def cmd_eval(run_dir: str, num_samples: int, device: str, limit: int | None) -> 
     result.update(latent)
     print(f"test ELBO : {result['test_elbo']:.3f} nats per example (10 particles)")
     print(f"test NLL  : {result['test_nll']:.3f} nats per example ({num_samples} IS samples)")
+    if x.dim() == 2:  # 1-D signals (N, T): also per step
+        result["test_nll_per_step"] = result["test_nll"] / x.shape[1]
+        print(f"test NLL  : {result['test_nll_per_step']:.4f} nats per step (T = {x.shape[1]})")
     for key, value in latent.items():
         shown = f"{value:.3f}" if isinstance(value, float) else str(value)
         print(f"{key:<28}: {shown}")
@@ -275,15 +286,40 @@ def _eval_samples(
     return result
 
 
+def _eval_distillation(
+    module: DistillationPair, x: torch.Tensor, result: dict[str, Any], run_dir: Path
+) -> dict[str, Any]:
+    """A distilled student has no tractable log p(x): report how its teacher scores its
+    samples against the teacher's own, and the KL estimate."""
+    r = distillation_report(module, x)
+    result.update(r)
+    n, t = r["num_samples"], r["length"]
+    print(
+        f"teacher log-lik per step: own samples {r['teacher_ll_own_per_step']:.4f}, student "
+        f"samples {r['teacher_ll_student_per_step']:.4f}, gap {r['ll_gap_per_step']:.4f}"
+    )
+    if "teacher_ll_test_per_step" in r:
+        print(f"teacher log-lik per step of the test set: {r['teacher_ll_test_per_step']:.4f}")
+    print(f"KL(p_S || p_T) estimate: {r['kl']:.3f} nats per signal ({r['kl_per_step']:.4f}/step)")
+    print(
+        f"sampling {n} x T = {t}: student {r['student_sample_seconds']:.3f} s, teacher "
+        f"{r['teacher_sample_seconds']:.3f} s"
+    )
+    (run_dir / "eval.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
 def cmd_sample(run_dir: str, n: int, out: str | None, device: str, mean: bool) -> Path:
     _, stepper = load_run(run_dir, device)
     sample = getattr(stepper.module, "sample", None)
     if not callable(sample):
         raise SystemExit(f"error: this model has no sample(); cannot draw from {run_dir}")
+    if mean and "mean" not in inspect.signature(sample).parameters:
+        raise SystemExit(f"error: {type(stepper.module).__name__} has no mean to plot; omit --mean")
     with torch.no_grad():
         images = sample(n, mean=True) if mean else sample(n)
     path = Path(out or Path(run_dir) / "samples.png")
-    plots.save_image_grid(images, path, title=f"{n} samples")
+    plots.save_samples(images, path, title=f"{n} samples")
     print(f"wrote {path}")
     return path
 

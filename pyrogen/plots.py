@@ -1,4 +1,4 @@
-"""Figures people would rather look at than read: sample grids, reconstructions, curves.
+"""Figures people would rather look at than read: sample grids, signals, reconstructions, curves.
 
 Everything renders with matplotlib's Agg backend to PNG files, so it works on machines with
 no display. Functions return the path written.
@@ -51,6 +51,42 @@ def save_image_grid(
     if title:
         ax.set_title(title, fontsize=9)
     return _save(fig, path)
+
+
+def save_signals(
+    signals: torch.Tensor, path: str | os.PathLike[str], title: str = "", max_panels: int = 16
+) -> Path:
+    """Saves ``(N, T)`` 1-D signals as line plots, one panel each (the first ``max_panels``)."""
+    if signals.dim() != 2 or signals.shape[0] < 1:
+        raise ValueError(f"save_signals expects (N, T) with N >= 1, got {tuple(signals.shape)}")
+    total = signals.shape[0]
+    x = signals[:max_panels].detach().float().cpu().numpy()
+    n = x.shape[0]
+    ncol = min(4, n)
+    nrow = math.ceil(n / ncol)
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(3 * ncol, 1.5 * nrow + 0.4), sharex=True, sharey=True, squeeze=False
+    )
+    for i, ax in enumerate(axes.flat):
+        if i < n:
+            ax.plot(x[i], lw=0.8)
+            ax.grid(alpha=0.3)
+        else:
+            ax.axis("off")
+    shown = f" (first {n} of {total})" if n < total else ""
+    fig.suptitle(f"{title}{shown}", fontsize=9)
+    return _save(fig, path)
+
+
+def save_samples(samples: torch.Tensor, path: str | os.PathLike[str], title: str = "") -> Path:
+    """Saves draws of a model: ``(N, C, H, W)`` images as a grid, ``(N, T)`` signals as lines."""
+    if samples.dim() == 4:
+        return save_image_grid(samples, path, title=title)
+    if samples.dim() == 2:
+        return save_signals(samples, path, title=title)
+    raise ValueError(
+        f"samples must be images (N, C, H, W) or signals (N, T), got {tuple(samples.shape)}"
+    )
 
 
 def save_reconstructions(

@@ -1,8 +1,10 @@
 """Datasets: image loaders with download and sha256 checks, and toy 2-D densities.
 
 ``load(name, split)`` returns :class:`ImageData` (``x`` (N, C, H, W) float32 in [0, 1], ``y``
-labels or ``None``). ``"digits"`` is embedded in scikit-learn and needs no files. The others
-live under a data root (``root=``, else ``$PYROGEN_DATA``, else ``~/.cache/pyrogen``)::
+labels or ``None``); ``load("signals", split)`` returns :class:`SignalData` (1-D signals
+``(N, 128)`` generated in code, a fixed seed per split). ``"digits"`` is embedded in
+scikit-learn and needs no files. The others live under a data root (``root=``, else
+``$PYROGEN_DATA``, else ``~/.cache/pyrogen``)::
 
     <root>/mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz
     <root>/fashion_mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz
@@ -24,6 +26,7 @@ from pyrogen.data.idx import read_idx
 from pyrogen.data.image_data import ImageData
 from pyrogen.data.load import load
 from pyrogen.data.registry import DATASETS, DatasetInfo, FileSpec, list_datasets
+from pyrogen.data.signal_data import SignalData
 from pyrogen.data.signals import SIGNAL_KINDS, ar2_signals, periodic_signals, signal_mixture
 from pyrogen.data.sprites import Sprites, SpritesData, load_sprites
 from pyrogen.data.toy2d import (
@@ -50,6 +53,7 @@ __all__ = [
     "DatasetNotFoundError",
     "FileSpec",
     "ImageData",
+    "SignalData",
     "Sprites",
     "SpritesData",
     "checkerboard",

@@ -1,4 +1,4 @@
-r"""``load(name, split)``: an image dataset as :class:`ImageData`, (N, C, H, W) in [0, 1]."""
+r"""``load(name, split)``: images as :class:`ImageData`, 1-D signals as :class:`SignalData`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pyrogen.data.download import data_root, mirror_url
 from pyrogen.data.idx_datasets import load_idx_split
 from pyrogen.data.image_data import BINARIZE_MODES, ImageData
 from pyrogen.data.registry import get_dataset_info
+from pyrogen.data.signal_data import SignalData, load_signal_split
 
 
 def load(
@@ -22,8 +23,8 @@ def load(
     binarize: str | None = None,
     download: bool = True,
     mirror: str | os.PathLike[str] | None = None,
-) -> ImageData:
-    r"""Loads one split of an image dataset: ``x`` (N, C, H, W) float32 in [0, 1], labels ``y``.
+) -> ImageData | SignalData:
+    r"""Loads one split of a dataset: ``x`` (N, C, H, W) float32 in [0, 1] (or (N, T)), ``y``.
 
     Pixel values are scaled to [0, 1] (MNIST, Fashion-MNIST: ``/255``; digits: ``/16``;
     binarized MNIST is already 0/1). Missing files are downloaded from the dataset's canonical
@@ -32,17 +33,21 @@ def load(
     Args:
         name: one of :func:`pyrogen.data.list_datasets`: ``"digits"`` (scikit-learn's embedded
             8x8 digits, no network needed), ``"mnist"``, ``"fashion_mnist"``,
-            ``"binarized_mnist"`` (fixed binarization, no labels).
+            ``"binarized_mnist"`` (fixed binarization, no labels), ``"signals"`` (1-D signals
+            ``(N, 128)`` generated in code with a fixed seed per split; see
+            :mod:`pyrogen.data.signal_data`).
         split: ``"train"`` or ``"test"``; ``binarized_mnist`` also has ``"valid"``.
         root: data root; default ``$PYROGEN_DATA``, else ``~/.cache/pyrogen``.
-        binarize: ``None`` (grey levels), ``"threshold"`` (fixed: ``x > 0.5``, applied here) or
-            ``"dynamic"`` (a fresh Bernoulli(x) draw per epoch from :meth:`ImageData.epoch`).
+        binarize: ``None`` (grey levels; the only mode of ``"signals"``), ``"threshold"``
+            (fixed: ``x > 0.5``, applied here) or ``"dynamic"`` (a fresh Bernoulli(x) draw per
+            epoch from :meth:`ImageData.epoch`).
         download: fetch missing files; if false, a missing file raises at once.
         mirror: base URL or directory holding ``<mirror>/<name>/<file>``, used instead of the
             canonical sources; default ``$PYROGEN_DATA_MIRROR``.
 
     Returns:
-        :class:`ImageData`; ``x, y = load(...)`` unpacks it (``y`` is ``None`` without labels).
+        :class:`ImageData`, or :class:`SignalData` for ``"signals"``; ``x, y = load(...)``
+        unpacks either (``y`` is ``None`` without labels).
 
     Raises:
         ValueError: unknown name, split or binarize mode (the message lists the valid ones).
@@ -55,6 +60,8 @@ def load(
         >>> x, y = load("digits", "test")
         >>> x.shape, x.dtype, y.shape, float(x.max())
         (torch.Size([297, 1, 8, 8]), torch.float32, torch.Size([297]), 1.0)
+        >>> load("signals", "test").x.shape
+        torch.Size([1000, 128])
 
     References:
         Gradient-based learning applied to document recognition, Y. LeCun et al., 1998.
@@ -72,6 +79,13 @@ def load(
             f"unknown binarize mode {binarize!r}; expected one of "
             f"{', '.join(repr(m) for m in BINARIZE_MODES)}"
         )
+    if name == "signals":
+        if binarize is not None:
+            raise ValueError(
+                f"dataset 'signals' holds real-valued signals; binarize must be None, "
+                f"got {binarize!r}"
+            )
+        return load_signal_split(split, info.splits[split])
     labels: np.ndarray | None
     if name == "digits":
         x, labels = load_digits_split(split)

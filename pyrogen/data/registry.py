@@ -1,8 +1,13 @@
-"""Registry of the image datasets: shapes, splits, files, sha256 sums and canonical sources."""
+"""Registry of the datasets: shapes, splits, files, sha256 sums and canonical sources.
+
+Images are read from files; the ``"signals"`` set of 1-D signals is generated in code.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from pyrogen.data.signal_data import SIGNAL_LENGTH
 
 
 @dataclass(frozen=True)
@@ -21,7 +26,7 @@ class DatasetInfo:
     Attributes:
         name: registry key, also the directory name under the data root.
         description: one line.
-        shape: ``(C, H, W)`` of one image.
+        shape: ``(C, H, W)`` of one image, or ``(T,)`` of one 1-D signal.
         splits: split name -> number of examples.
         num_classes: number of label classes, or ``None`` when the dataset has no labels.
         files: split name -> the files under ``<root>/<name>/`` that the split is read from.
@@ -37,7 +42,7 @@ class DatasetInfo:
 
     name: str
     description: str
-    shape: tuple[int, int, int]
+    shape: tuple[int, ...]
     splits: dict[str, int]
     num_classes: int | None
     files: dict[str, tuple[FileSpec, ...]] = field(default_factory=dict)
@@ -196,6 +201,18 @@ DATASETS: dict[str, DatasetInfo] = {
         "2011; Importance Weighted Autoencoders, Y. Burda, R. Grosse, R. Salakhutdinov, 2016, "
         "https://arxiv.org/abs/1509.00519",
         license="none stated by the source",
+    ),
+    "signals": DatasetInfo(
+        name="signals",
+        description=f"1-D signals of length {SIGNAL_LENGTH} generated in code with fixed seeds "
+        "(AR(2) processes, noisy sine and sawtooth waves; labels: the family); real values, "
+        "x (N, T); fixed split: 5000 train / 1000 test",
+        shape=(SIGNAL_LENGTH,),
+        splits={"train": 5000, "test": 1000},
+        num_classes=3,
+        reference="pyrogen.data.signal_mixture; Time Series Analysis: Forecasting and Control, "
+        "G. E. P. Box et al., 4th ed. 2008, Section 3.2.4 (AR(2))",
+        license="generated (no third-party data)",
     ),
 }
 

@@ -56,6 +56,12 @@ class DistillationPair(nn.Module):
         self.teacher = teacher.requires_grad_(False)
         self.student = student
 
+    def sample(
+        self, n: int, length: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``n`` signals ``(n, T)`` from the student, in its K parallel passes."""
+        return self.student.sample(n, length, generator)
+
 
 class DensityDistillation:
     r"""A :class:`~pyrogen.infer.Stepper` minimizing KL(p_S || p_T) over the student.

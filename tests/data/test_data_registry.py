@@ -9,7 +9,7 @@ from pyrogen.data.download import sha256_file
 
 
 def test_list_datasets_names_every_registered_dataset():
-    assert list_datasets() == ["binarized_mnist", "digits", "fashion_mnist", "mnist"]
+    assert list_datasets() == ["binarized_mnist", "digits", "fashion_mnist", "mnist", "signals"]
     assert set(list_datasets()) == set(DATASETS)
 
 
@@ -27,9 +27,10 @@ def test_registry_sha256_and_size_match_the_staged_files(shared_data, name):
 def test_metadata_is_consistent():
     for name, info in DATASETS.items():
         assert info.name == name
-        assert len(info.shape) == 3
+        # images are (C, H, W); the generated signals are (T,)
+        assert len(info.shape) == (1 if name == "signals" else 3)
         assert set(info.files) <= set(info.splits)
-        if name != "digits":
+        if name not in ("digits", "signals"):
             assert set(info.files) == set(info.splits)
             assert info.urls and all(u.endswith("/") for u in info.urls)
             assert info.downloads
