@@ -221,6 +221,14 @@ def load_run(run_dir: str | os.PathLike[str], device: str = "auto") -> tuple[Tra
     return cfg, stepper
 
 
+def _samples_latents(module: Any, x: torch.Tensor) -> bool:
+    """Whether ``module.guide(x)`` draws any latent variable."""
+    with torch.random.fork_rng(devices=[]):
+        trace = pyro.poutine.trace(module.guide).get_trace(x)
+    sites = pyro.poutine.util.prune_subsample_sites(trace).nodes.values()
+    return any(site["type"] == "sample" for site in sites)
+
+
 def cmd_eval(run_dir: str, num_samples: int, device: str, limit: int | None) -> dict[str, Any]:
     from pyrogen.metrics import latent_report, log_likelihood
 
@@ -247,7 +255,11 @@ def cmd_eval(run_dir: str, num_samples: int, device: str, limit: int | None) -> 
         result["test_elbo"] = -total / x.shape[0]
         # Under torchrun every rank evaluates its shard of the test set.
         init_from_env(dev)
-        log_px = sharded_log_likelihood(log_likelihood, module, x, num_samples=num_samples)
+        if _samples_latents(module, x[:1]) or not callable(getattr(module, "log_prob", None)):
+            log_px = sharded_log_likelihood(log_likelihood, module, x, num_samples=num_samples)
+        else:  # an exact density (autoregressive, flow): log p(x) needs no importance samples
+            log_px = torch.cat([module.log_prob(x[i : i + 500]) for i in range(0, len(x), 500)])
+            num_samples = 0
         result["test_nll"] = float(-log_px.mean())
     if not _is_rank0():
         return result
@@ -256,7 +268,8 @@ def cmd_eval(run_dir: str, num_samples: int, device: str, limit: int | None) -> 
         latent = latent_report(module, x)
     result.update(latent)
     print(f"test ELBO : {result['test_elbo']:.3f} nats per example (10 particles)")
-    print(f"test NLL  : {result['test_nll']:.3f} nats per example ({num_samples} IS samples)")
+    how = f"{num_samples} IS samples" if num_samples else "exact: no latent variables"
+    print(f"test NLL  : {result['test_nll']:.3f} nats per example ({how})")
     if x.dim() == 2:  # 1-D signals (N, T): also per step
         result["test_nll_per_step"] = result["test_nll"] / x.shape[1]
         print(f"test NLL  : {result['test_nll_per_step']:.4f} nats per step (T = {x.shape[1]})")

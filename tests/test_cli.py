@@ -28,7 +28,7 @@ def test_eval_reports_elbo_and_a_tighter_nll(run_dir, capsys):
     printed = capsys.readouterr().out
     assert "test ELBO" in printed and "test NLL" in printed
     result = json.loads((run_dir / "eval.json").read_text())
-    assert result["test_examples"] == 297
+    assert result["test_examples"] == 297 and result["nll_samples"] == 200  # latents: IS
     assert result["test_nll"] <= -result["test_elbo"]
 
 
