@@ -21,6 +21,7 @@ from pyrogen.infer.gan_trainer import build_gan, gan_stepper, make_gan_trainer
 from pyrogen.infer.gradient_variance import GradientStats, gradient_variance
 from pyrogen.infer.info_elbo import InfoVAE_ELBO, mmd_rbf
 from pyrogen.infer.iwae import IWAE_ELBO
+from pyrogen.infer.kl_schedule import AnnealedELBO, FreeBitsELBO
 from pyrogen.infer.nvil import NVILBaseline
 from pyrogen.infer.score_function import ScoreFunction_ELBO
 from pyrogen.infer.stl import STL_ELBO
@@ -53,7 +54,9 @@ __all__ = [
     "FDivergence",
     "GANLoss",
     "GANPair",
+    "AnnealedELBO",
     "BetaELBO",
+    "FreeBitsELBO",
     "InfoVAE_ELBO",
     "LinearCapacity",
     "SVIAdapter",

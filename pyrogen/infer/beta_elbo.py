@@ -120,6 +120,11 @@ class BetaELBO(ELBO):
         self.num_steps = 0
         self.last_terms: dict[str, float] = {}
 
+    @property
+    def is_bound(self) -> bool:
+        """Whether -loss is the ELBO itself: beta = 1 without a capacity target."""
+        return self.beta == 1.0 and self.capacity is None
+
     def current_capacity(self) -> float | None:
         """C(t) at the current step, or ``None`` for the plain beta-VAE objective."""
         if self.capacity is None:

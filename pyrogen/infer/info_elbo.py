@@ -54,6 +54,8 @@ class InfoVAE_ELBO(ELBO):
         J. Song, S. Ermon, 2017, eq. (6) and Sec. 3.2 (MMD). https://arxiv.org/abs/1706.02262
     """
 
+    is_bound = False  # the MMD term and lambda != 1 make -loss a surrogate, not a bound
+
     def __init__(
         self,
         alpha: float = 1.0,

@@ -24,9 +24,18 @@ from pyrogen.infer.analytic_kl import ELBOTerms, elbo_terms
 class _KLPenalizedELBO(ELBO):
     """Shared plumbing: ``differentiable_loss = -(sum_b log_lik - penalty(kl))``."""
 
+    is_bound = False  # a reweighted or clamped KL: -loss is not a bound on log p(x)
+
     def __init__(self) -> None:
         super().__init__(num_particles=1)
         self.num_steps = 0
+
+    def state_dict(self) -> dict[str, int]:
+        """The schedule's position, saved with checkpoints for exact resumption."""
+        return {"num_steps": self.num_steps}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.num_steps = int(state["num_steps"])
 
     @abc.abstractmethod
     def penalty(self, terms: ELBOTerms) -> torch.Tensor:

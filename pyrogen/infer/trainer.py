@@ -256,19 +256,30 @@ class SVITrainer:
                 self._compiled_step()
             else:
                 self._optimizer_step()
-        loss = loss.detach().float()
-        return {"loss": loss, "elbo": -loss}
+        return self._report(loss.detach().float())
 
     @torch.no_grad()
     def evaluate(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self.module.eval()
         with pyro.settings.context(module_local_params=True), self._precision(x):
             loss = self._objective(x).detach().float()
-        return {"loss": loss, "elbo": -loss}
+        return self._report(loss)
+
+    def _report(self, loss: torch.Tensor) -> dict[str, torch.Tensor]:
+        # A penalized surrogate (beta != 1, KL warm-up, free bits, MMD) is not a bound on
+        # log p(x): report it as the loss only, never as an "elbo".
+        if getattr(self.loss, "is_bound", True):
+            return {"loss": loss, "elbo": -loss}
+        return {"loss": loss}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"module": self.module.state_dict(), "optim": self.optim.state_dict()}
+        state = {"module": self.module.state_dict(), "optim": self.optim.state_dict()}
+        if callable(getattr(self.loss, "state_dict", None)):  # schedules, baselines
+            state["loss"] = self.loss.state_dict()  # type: ignore[attr-defined]
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.module.load_state_dict(state["module"])
         self.optim.load_state_dict(state["optim"])
+        if "loss" in state and callable(getattr(self.loss, "load_state_dict", None)):
+            self.loss.load_state_dict(state["loss"])  # type: ignore[attr-defined]
