@@ -236,10 +236,13 @@ class SVITrainer:
         self._adam_step()
 
     def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        self.module.train()
+        if not self.module.training:  # train() walks every submodule: only when needed
+            self.module.train()
         with pyro.settings.context(module_local_params=True):
             self._maybe_compile()
-            self.optim.zero_grad(set_to_none=True)
+            for group in self.optim.param_groups:  # zero_grad(set_to_none=True), unprofiled
+                for p in group["params"]:
+                    p.grad = None
             self._check_fast(x)
             manual = self._manual_for_step()
             if manual is not None and self._fast is not None:
