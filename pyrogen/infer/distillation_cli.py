@@ -31,7 +31,7 @@ from pyrogen.models.iaf_student import IAFStudent
 def _teacher_module(teacher: nn.Module | str | os.PathLike[str]) -> nn.Module:
     if isinstance(teacher, nn.Module):
         return teacher
-    from pyrogen.cli import load_run  # the CLI imports the registry: import it late
+    from pyrogen.runs import load_run  # runs imports the registry: import it late
     from pyrogen.infer.checkpoint import CheckpointError
 
     try:
