@@ -2,16 +2,17 @@ r"""A loaded image dataset: ``x`` in [0, 1], optional labels, and per-epoch bina
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+
+from pyrogen.data.labelled_tensors import LabelledTensors
 
 BINARIZE_MODES = (None, "dynamic", "threshold")
 
 
 @dataclass
-class ImageData:
+class ImageData(LabelledTensors):
     r"""Images ``x`` (N, C, H, W) float32 in [0, 1] and labels ``y`` (N,) int64 or ``None``.
 
     ``x, y = data`` unpacks it. With ``binarize="dynamic"`` the training data of each epoch is
@@ -38,32 +39,10 @@ class ImageData:
         (MNIST binarized by sampling each epoch). https://arxiv.org/abs/1509.00519
     """
 
-    x: torch.Tensor
-    y: torch.Tensor | None = None
-    name: str = ""
-    split: str = ""
-    binarize: str | None = None
-
     def __post_init__(self) -> None:
-        if not isinstance(self.x, torch.Tensor) or self.x.dim() != 4:
-            shape = tuple(self.x.shape) if isinstance(self.x, torch.Tensor) else type(self.x)
-            raise ValueError(f"x must be a tensor of shape (N, C, H, W), got {shape}")
-        if self.x.dtype != torch.float32:
-            raise ValueError(f"x must be float32, got {self.x.dtype}")
-        if self.y is not None and (self.y.dtype != torch.int64 or self.y.shape != self.x.shape[:1]):
-            raise ValueError(
-                f"y must be an int64 tensor of shape ({self.x.shape[0]},), got "
-                f"{self.y.dtype} of shape {tuple(self.y.shape)}"
-            )
+        self.check_tensors(4, "(N, C, H, W)")
         if self.binarize not in BINARIZE_MODES:
             raise ValueError(f"binarize must be one of {BINARIZE_MODES}, got {self.binarize!r}")
-
-    def __len__(self) -> int:
-        return self.x.shape[0]
-
-    def __iter__(self) -> Iterator[torch.Tensor | None]:
-        yield self.x
-        yield self.y
 
     def epoch(self, generator: torch.Generator | None = None) -> torch.Tensor:
         r"""One epoch's data: :math:`\tilde x \sim \mathrm{Bernoulli}(x)` if dynamic, else ``x``.

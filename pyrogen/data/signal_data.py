@@ -15,11 +15,11 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 
+from pyrogen.data.labelled_tensors import LabelledTensors
 from pyrogen.data.signals import signal_mixture
 
 SIGNAL_LENGTH = 128
@@ -29,7 +29,7 @@ SIGNAL_SEEDS = {"train": 1_000_001, "test": 1_000_002}
 
 
 @dataclass
-class SignalData:
+class SignalData(LabelledTensors):
     r"""1-D signals ``x`` (N, T) float32 with labels ``y`` (N,) int64 or ``None``.
 
     The 1-D counterpart of :class:`~pyrogen.data.ImageData`, with the same interface
@@ -50,34 +50,12 @@ class SignalData:
         (3, torch.Size([3, 5]))
     """
 
-    x: torch.Tensor
-    y: torch.Tensor | None = None
-    name: str = ""
-    split: str = ""
-    binarize: str | None = None
-
     def __post_init__(self) -> None:
-        if not isinstance(self.x, torch.Tensor) or self.x.dim() != 2:
-            shape = tuple(self.x.shape) if isinstance(self.x, torch.Tensor) else type(self.x)
-            raise ValueError(f"x must be a tensor of shape (N, T), got {shape}")
-        if self.x.dtype != torch.float32:
-            raise ValueError(f"x must be float32, got {self.x.dtype}")
-        if self.y is not None and (self.y.dtype != torch.int64 or self.y.shape != self.x.shape[:1]):
-            raise ValueError(
-                f"y must be an int64 tensor of shape ({self.x.shape[0]},), got "
-                f"{self.y.dtype} of shape {tuple(self.y.shape)}"
-            )
+        self.check_tensors(2, "(N, T)")
         if self.binarize is not None:
             raise ValueError(
                 f"signals are real-valued and cannot be binarized, got binarize={self.binarize!r}"
             )
-
-    def __len__(self) -> int:
-        return self.x.shape[0]
-
-    def __iter__(self) -> Iterator[torch.Tensor | None]:
-        yield self.x
-        yield self.y
 
     def epoch(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """The data of one epoch: ``x`` itself (nothing is resampled)."""

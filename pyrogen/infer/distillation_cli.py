@@ -31,8 +31,8 @@ from pyrogen.models.iaf_student import IAFStudent
 def _teacher_module(teacher: nn.Module | str | os.PathLike[str]) -> nn.Module:
     if isinstance(teacher, nn.Module):
         return teacher
-    from pyrogen.runs import load_run  # runs imports the registry: import it late
     from pyrogen.infer.checkpoint import CheckpointError
+    from pyrogen.runs import load_run  # runs imports the registry: import it late
 
     try:
         _, stepper = load_run(teacher, device="cpu")
