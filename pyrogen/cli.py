@@ -23,7 +23,7 @@ from pyrogen import plots
 from pyrogen.cli_eval import cmd_eval
 from pyrogen.infer import fit, resolve_device
 from pyrogen.infer.checkpoint import CheckpointError
-from pyrogen.infer.distributed import env_world_size
+from pyrogen.infer.distributed import env_world_size, shutdown
 from pyrogen.infer.fit import epoch_generator
 from pyrogen.registry import get_loss, get_model, import_plugin
 from pyrogen.runs import (
@@ -95,7 +95,8 @@ def cmd_train(cfg: TrainConfig) -> Path:
         progress=rank0,
     )
     if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+        stepper.distribute(None)  # fit() ran data-parallel, so the stepper has distribute
+        shutdown()
     if not rank0:
         return out
     x_test = test.epoch(epoch_generator(cfg.seed, -1)).to(resolve_device(cfg.device))

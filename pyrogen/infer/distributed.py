@@ -20,6 +20,7 @@ References:
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 from collections.abc import Callable
@@ -108,6 +109,23 @@ class DataParallelObjective:
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def shutdown() -> None:
+    """Ends the process group in an orderly way: every rank waits until all have arrived (no
+    collective still in flight to a peer), objects kept alive only by reference cycles are
+    collected, then the group is destroyed.
+
+    Release the DDP wrappers first (``stepper.distribute(None)``): DDP's reducer holds the
+    group, and a group that outlives ``destroy_process_group`` is torn down during
+    interpreter exit instead, while its peers may already be gone. A no-op outside a
+    process group.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    dist.barrier()
+    gc.collect()
+    dist.destroy_process_group()
 
 
 def sharded_log_likelihood(

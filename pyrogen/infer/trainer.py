@@ -173,11 +173,14 @@ class SVITrainer:
             self._optim = make_adam(self.module.parameters(), lr=self._lr)
         return self._optim
 
-    def distribute(self, ctx: DistContext) -> None:
+    def distribute(self, ctx: DistContext | None) -> None:
         """Trains data-parallel from now on (called by :func:`~pyrogen.infer.fit` under
-        torchrun, after the module was moved to ``ctx.device``)."""
+        torchrun, after the module was moved to ``ctx.device``); ``None`` returns to
+        single-process steps and releases the DDP wrapper, before the process group ends."""
         self._ctx = ctx
-        self._parallel = DataParallelObjective(self._objective_module(), ctx)
+        self._parallel = (
+            None if ctx is None else DataParallelObjective(self._objective_module(), ctx)
+        )
 
     def _objective_module(self) -> nn.Module:
         return self._fast if self._fast is not None else self._slow

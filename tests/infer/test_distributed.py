@@ -1,3 +1,4 @@
+import datetime
 import socket
 
 import pyro
@@ -7,7 +8,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from pyrogen.infer import SVITrainer, fit
-from pyrogen.infer.distributed import shard, sharded_log_likelihood
+from pyrogen.infer.distributed import shard, sharded_log_likelihood, shutdown
 from pyrogen.models import VAE
 
 EPOCHS, BATCH = 3, 25  # 100 examples: 4 global batches per epoch, shards of 13 and 12
@@ -30,9 +31,14 @@ def _row_sums(module, x, scale=1.0):
 
 def _worker(rank, world, port, out):
     torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    dist.init_process_group(  # a lost peer fails the test in 2 minutes instead of hanging it
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(minutes=2),
     )
+    done = False
     try:
         with pyro.settings.context(module_local_params=True):
             # Other initial weights on rank 1: DDP must broadcast rank 0's.
@@ -51,8 +57,14 @@ def _worker(rank, world, port, out):
         ll = sharded_log_likelihood(_row_sums, None, _data()[:7], scale=2.0)
         state = {"params": trainer.module.state_dict(), "history": history, "ll": ll}
         torch.save(state, f"{out}/r{rank}.pt")
+        trainer.distribute(None)
+        del trainer, state
+        done = True
     finally:
-        dist.destroy_process_group()
+        if done:
+            shutdown()  # the orderly end the CLI uses
+        else:  # a peer may be gone: no barrier
+            dist.destroy_process_group()
 
 
 def _free_port():
