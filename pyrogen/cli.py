@@ -95,8 +95,7 @@ def cmd_train(cfg: TrainConfig) -> Path:
         progress=rank0,
     )
     if torch.distributed.is_available() and torch.distributed.is_initialized():
-        stepper.distribute(None)  # fit() ran data-parallel, so the stepper has distribute
-        shutdown()
+        shutdown(stepper)
     if not rank0:
         return out
     x_test = test.epoch(epoch_generator(cfg.seed, -1)).to(resolve_device(cfg.device))

@@ -111,18 +111,21 @@ def barrier() -> None:
         dist.barrier()
 
 
-def shutdown() -> None:
-    """Ends the process group in an orderly way: every rank waits until all have arrived (no
-    collective still in flight to a peer), objects kept alive only by reference cycles are
-    collected, then the group is destroyed.
+def shutdown(*steppers: Any) -> None:
+    """Ends the process group in an orderly way: releases each stepper's DDP wrapper
+    (``stepper.distribute(None)``), waits until every rank has arrived (no collective still in
+    flight to a peer), collects objects kept alive only by reference cycles, then destroys the
+    group. A no-op outside a process group.
 
-    Release the DDP wrappers first (``stepper.distribute(None)``): DDP's reducer holds the
-    group, and a group that outlives ``destroy_process_group`` is torn down during
-    interpreter exit instead, while its peers may already be gone. A no-op outside a
-    process group.
+    DDP's reducer holds the group: released first, the group ends here rather than during
+    interpreter exit, when its peers may already be gone.
     """
     if not (dist.is_available() and dist.is_initialized()):
         return
+    for stepper in steppers:
+        release = getattr(stepper, "distribute", None)
+        if callable(release):
+            release(None)
     dist.barrier()
     gc.collect()
     dist.destroy_process_group()

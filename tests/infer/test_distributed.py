@@ -38,7 +38,6 @@ def _worker(rank, world, port, out):
         world_size=world,
         timeout=datetime.timedelta(minutes=2),
     )
-    done = False
     try:
         with pyro.settings.context(module_local_params=True):
             # Other initial weights on rank 1: DDP must broadcast rank 0's.
@@ -57,14 +56,10 @@ def _worker(rank, world, port, out):
         ll = sharded_log_likelihood(_row_sums, None, _data()[:7], scale=2.0)
         state = {"params": trainer.module.state_dict(), "history": history, "ll": ll}
         torch.save(state, f"{out}/r{rank}.pt")
-        trainer.distribute(None)
-        del trainer, state
-        done = True
-    finally:
-        if done:
-            shutdown()  # the orderly end the CLI uses
-        else:  # a peer may be gone: no barrier
-            dist.destroy_process_group()
+    except BaseException:
+        dist.destroy_process_group()  # a peer may be gone: no barrier
+        raise
+    shutdown(trainer)  # the orderly end the CLI uses
 
 
 def _free_port():
