@@ -60,6 +60,9 @@ def _worker(rank, world, port, out):
         dist.destroy_process_group()  # a peer may be gone: no barrier
         raise
     shutdown(trainer)  # the orderly end the CLI uses
+    # The group is gone and the trainer steps alone again (its DDP wrapper was released).
+    after = trainer.step(_data()[:10])["loss"]
+    torch.save({"group": dist.is_initialized(), "loss": after}, f"{out}/after{rank}.pt")
 
 
 def _free_port():
@@ -95,4 +98,6 @@ def test_two_process_ddp_matches_one_process_on_the_global_batch(tmp_path):
         for a, b in zip(got["history"], expected):
             assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
         assert torch.equal(got["ll"], _row_sums(None, _data()[:7], scale=2.0))
+        after = torch.load(tmp_path / f"after{rank}.pt")
+        assert not after["group"] and torch.isfinite(after["loss"])
     assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "metrics.csv").exists()
