@@ -12,7 +12,10 @@ same shapes, timed alone with torch's kernels)::
     python benchmarks/svi_step.py --rounds 5 --seconds 0.3 --threads 2
 
 NumPyro runs when installed (``pip install numpyro jax``, the ``bench`` extra), with a
-jitted ``svi.update`` and its own copy of the network written with ``numpyro.param``.
+jitted ``svi.update`` and its own copy of the network written with ``numpyro.param``. XLA
+sizes its thread pool from the cores it can see and ignores torch's thread setting, so with
+``--threads N`` below the core count the whole process is pinned to N cores: every
+contestant gets the same cores.
 """
 
 from __future__ import annotations
@@ -164,7 +167,18 @@ def config(args: argparse.Namespace, x: torch.Tensor, batch: int, k: int, iwae: 
     return rows
 
 
+def pin_to_cores(n: int) -> str:
+    """Restricts this process (and so XLA's thread pool) to ``n`` cores, where possible."""
+    if not hasattr(os, "sched_setaffinity"):
+        return "not pinned (no sched_setaffinity)"
+    cores = sorted(os.sched_getaffinity(0))
+    if n < len(cores):
+        os.sched_setaffinity(0, cores[:n])
+    return f"process pinned to {min(n, len(cores))} of {len(cores)} cores"
+
+
 def main(args: argparse.Namespace) -> str:
+    pinned = pin_to_cores(args.threads)  # before jax starts its thread pool
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     pyro.settings.set(module_local_params=True)
@@ -187,7 +201,8 @@ def main(args: argparse.Namespace) -> str:
         f"`python benchmarks/svi_step.py {' '.join(args.argv)}`\n\n"
         f"VAE 784-{nets.HIDDEN}-{nets.Z_DIM} (ReLU, Bernoulli), fixed binarized MNIST; "
         f"{args.rounds} interleaved rounds of >= {args.seconds} s per contestant, "
-        f"{args.threads} torch threads; torch {torch.__version__}, pyro {pyro.__version__}, "
+        f"{args.threads} torch threads, {pinned}; torch {torch.__version__}, "
+        f"pyro {pyro.__version__}, "
         f"{nets.numpyro_version()}; {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, load average at the end {load_avg}.\n\n"
         "## ELBO (K particles, vectorized)\n\n" + "\n".join(elbo_rows) + "\n\n"
