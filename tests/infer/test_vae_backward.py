@@ -45,6 +45,29 @@ def test_gradients_accumulate_like_autograd():
         assert torch.allclose(p.grad, 2 * g)
 
 
+def test_reused_buffers_do_not_leak_between_calls_of_other_shapes():
+    """One ManualBackward over calls of changing batch size and K gives each call exactly
+    what a fresh one gives (its intermediates live in buffers reused across calls)."""
+    torch.manual_seed(0)
+    vae = VAE((1, 4, 5), z_dim=3, hidden=(7, 6)).double()
+    reused = ManualBackward(VAEObjective(vae, "iwae", 3))
+    for n, k, seed in [(5, 3, 1), (2, 3, 2), (5, 3, 3), (5, 1, 4)]:
+        objective = VAEObjective(vae, "iwae" if k > 1 else "elbo", k)
+        reused.objective = objective  # same networks, another K
+        x = _data(n, seed=seed)
+        eps = torch.randn((k, n, 3) if k > 1 else (n, 3), dtype=torch.float64)
+        for p in vae.parameters():
+            p.grad = None
+        got = reused(x, eps, 1 / n)
+        grads = [p.grad.clone() for p in vae.parameters()]
+        for p in vae.parameters():
+            p.grad = None
+        want = ManualBackward(objective)(x, eps, 1 / n)
+        assert got.item() == want.item()
+        for p, g in zip(vae.parameters(), grads):
+            assert torch.equal(p.grad, g)
+
+
 @pytest.mark.parametrize("loss", [None, IWAE_ELBO(num_particles=3)])
 def test_trainer_with_and_without_the_hand_derived_backward_agree(loss):
     x = _data(16, (1, 8, 8)).float()
