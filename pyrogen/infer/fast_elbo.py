@@ -34,7 +34,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyro
 import pyro.distributions as dist
@@ -48,6 +48,9 @@ from torch.utils.checkpoint import checkpoint
 
 from pyrogen.models.likelihoods import Bernoulli
 from pyrogen.models.vae import VAE
+
+if TYPE_CHECKING:
+    from pyrogen.infer.fast_hvae import HierarchicalObjective
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -230,13 +233,24 @@ def fast_objective(
     loss: Any = None,
     analytic_kl: bool = False,
     particle_chunk: int | None = None,
-) -> VAEObjective:
-    """The tracing-free objective equal to ``loss`` on ``module``, or
-    :class:`FastPathUnavailable` saying why there is none.
+) -> VAEObjective | HierarchicalObjective:
+    """The tracing-free objective equal to ``loss`` on ``module`` (a :class:`VAE` or a
+    :class:`~pyrogen.models.HierarchicalVAE`), or :class:`FastPathUnavailable` saying why
+    there is none.
 
     With K > 1 particles the noise is one ``(K, B, D)`` draw, as in
     ``Trace_ELBO(num_particles=K, vectorize_particles=True)``; Pyro's default loop over
     particles draws K ``(B, D)`` buffers instead: the same estimator, other random numbers.
     """
     kind, k = _objective_kind(loss)
+    from pyrogen.models.hierarchical_vae import HierarchicalVAE
+
+    if isinstance(module, HierarchicalVAE):
+        from pyrogen.infer.fast_hvae import HierarchicalObjective
+
+        if analytic_kl:
+            raise FastPathUnavailable("analytic_kl is for the one-layer VAE's Gaussian prior")
+        if particle_chunk is not None:
+            raise FastPathUnavailable("particle_chunk is for the one-layer VAE")
+        return HierarchicalObjective(module, kind, k)
     return VAEObjective(module, kind, k, analytic_kl, particle_chunk)

@@ -18,6 +18,7 @@ from torch import nn
 from pyrogen.infer.adam_step import FusedAdamStep
 from pyrogen.infer.distributed import DataParallelObjective, DistContext
 from pyrogen.infer.fast_elbo import FastPathUnavailable, VAEObjective, fast_objective
+from pyrogen.infer.fast_hvae import HierarchicalObjective
 from pyrogen.infer.vae_backward import ManualBackward, supports_manual_backward
 
 
@@ -140,7 +141,7 @@ class SVITrainer:
         self._optim = optim
         self.compile = compile
         self.fast_reason: str | None = "disabled (fast=False)"
-        self._fast: VAEObjective | None = None
+        self._fast: VAEObjective | HierarchicalObjective | None = None
         if fast or analytic_kl:
             try:
                 self._fast = fast_objective(
@@ -205,7 +206,7 @@ class SVITrainer:
 
     def _maybe_compile(self) -> None:
         if self.compile and self._compiled_step is None and self._fast is not None:
-            fast = self._fast
+            fast: Any = self._fast
             fast.loss_fn = torch.compile(fast.loss_from_noise)
             self._compiled_step = torch.compile(self.optim.step)
 
@@ -224,7 +225,7 @@ class SVITrainer:
             self.backward_reason = "bf16 autocast runs the objective through autograd"
         else:
             self.backward_reason = supports_manual_backward(self._fast)
-            if self.backward_reason is None:
+            if self.backward_reason is None and isinstance(self._fast, VAEObjective):
                 self._manual = ManualBackward(self._fast)
         return self._manual
 
@@ -248,8 +249,8 @@ class SVITrainer:
                     p.grad = None
             self._check_fast(x)
             manual = self._manual_for_step()
-            if manual is not None and self._fast is not None:
-                loss = manual(x, self._fast.draw_noise(x.shape[0]), 1.0 / x.shape[0])
+            if manual is not None:
+                loss = manual(x, manual.objective.draw_noise(x.shape[0]), 1.0 / x.shape[0])
             elif self._parallel is not None:
                 with self._precision(x):
                     surrogate, loss = self._parallel(x)

@@ -194,8 +194,10 @@ def _mlp_layers(net: nn.Module, last_act: nn.Module | None) -> list | None:
     return list(zip(linears, acts))
 
 
-def supports_manual_backward(objective: VAEObjective) -> str | None:
+def supports_manual_backward(objective: nn.Module) -> str | None:
     """``None`` when :class:`ManualBackward` applies to ``objective``, else the reason."""
+    if not isinstance(objective, VAEObjective):
+        return f"the hand-derived backward knows the one-layer VAE, not {type(objective).__name__}"
     vae: Any = objective.vae
     if vae.arch != "mlp":
         return f"the hand-derived backward knows MLP networks, not arch={vae.arch!r}"

@@ -1,0 +1,163 @@
+r"""A tracing-free evaluation of the ELBO and IWAE bound of a hierarchical VAE.
+
+For a :class:`~pyrogen.models.HierarchicalVAE` with its own ``model``/``guide``, the sites are
+fixed: reparameterized Gaussian latents ``z1 .. zL`` drawn bottom-up by the guide and an
+observed ``x``. The bound is evaluated straight from the networks (Burda et al. 2016, eq. (8)
+with the top-down prior of sec. 5)::
+
+    z_i = mu_i(h_{i-1}) + sigma_i(h_{i-1}) * eps_i,  h_0 = x,  h_i = z_i ("chain") or the
+          layer's features ("factorized"),             eps_i ~ N(0, I)    (K, B, d_i)
+    log w = log p(x | z1) + log N(z_L; 0, I) + sum_{i<L} log N(z_i; prior_i(z_{i+1}))
+            - sum_i log N(z_i; mu_i, sigma_i^2)
+
+The noise is drawn as Pyro draws it (``normal_`` on a ``(K, B, d_i)`` or ``(B, d_i)`` buffer,
+layer after layer), so on the same random state value and gradient equal ``Trace_ELBO``
+(vectorized particles) and :class:`~pyrogen.infer.IWAE_ELBO` up to float rounding.
+
+References:
+    Importance Weighted Autoencoders, Y. Burda, R. Grosse, R. Salakhutdinov, 2016, eq. (8).
+    https://arxiv.org/abs/1509.00519
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pyro
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from pyro import poutine
+from pyro.poutine.util import prune_subsample_sites
+from torch import nn
+
+from pyrogen.infer.fast_elbo import FastPathUnavailable
+from pyrogen.models.hierarchical_vae import HierarchicalVAE
+from pyrogen.models.likelihoods import Bernoulli
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _log_normal(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """log N(z; loc, diag scale^2) summed over the last dim."""
+    return (-0.5 * ((z - loc) / scale).square() - scale.log() - _HALF_LOG_2PI).sum(-1)
+
+
+def _check_module(module: nn.Module) -> HierarchicalVAE:
+    if not isinstance(module, HierarchicalVAE):
+        raise FastPathUnavailable(
+            f"the hierarchical fast path knows pyrogen.models.HierarchicalVAE; got "
+            f"{type(module).__name__}"
+        )
+    cls = type(module)
+    if cls.model is not HierarchicalVAE.model or cls.guide is not HierarchicalVAE.guide:
+        raise FastPathUnavailable(
+            f"{cls.__name__} overrides model() or guide(); its structure is not the "
+            "HierarchicalVAE's"
+        )
+    return module
+
+
+class HierarchicalObjective(nn.Module):
+    r"""-ELBO or -IWAE bound of a :class:`~pyrogen.models.HierarchicalVAE`, summed over the
+    batch; the interface of :class:`~pyrogen.infer.fast_elbo.VAEObjective`.
+
+    Args:
+        vae: the model (its ``model``/``guide`` must be HierarchicalVAE's own).
+        kind: ``"elbo"`` (mean over particles of log w) or ``"iwae"`` (logsumexp).
+        num_particles: K, drawn at once (vectorized).
+    """
+
+    analytic_kl = False
+    particle_chunk = None
+
+    def __init__(self, vae: nn.Module, kind: str = "elbo", num_particles: int = 1):
+        super().__init__()
+        self.vae = _check_module(vae)
+        if kind not in ("elbo", "iwae"):
+            raise ValueError(f"kind must be 'elbo' or 'iwae', got {kind!r}")
+        if num_particles < 1:
+            raise ValueError(f"num_particles must be >= 1, got {num_particles}")
+        self.kind, self.num_particles = kind, num_particles
+        self.checked = False
+        self.loss_fn = self.loss_from_noise
+
+    def draw_noise(self, batch: int) -> list[torch.Tensor]:
+        """eps_i ~ N(0, I) per layer, ``z1``'s first: ``(B, d_i)`` or ``(K, B, d_i)``."""
+        lead = (batch,) if self.num_particles == 1 else (self.num_particles, batch)
+        w = self.vae.layers()[0].loc.weight
+        return [
+            torch.empty((*lead, d), dtype=w.dtype, device=w.device).normal_()
+            for d in self.vae.z_dims
+        ]
+
+    def log_weights(self, x: torch.Tensor, eps: list[torch.Tensor]) -> torch.Tensor:
+        """``log p(x, z) - log q(z | x)``: ``(B,)`` or ``(K, B)``. No random draws."""
+        vae = self.vae
+        h = vae._flat(x)
+        zs: list[torch.Tensor] = []
+        log_q = torch.zeros((), dtype=x.dtype, device=x.device)
+        for enc, e in zip(vae.layers(), eps):
+            f = enc.features(h)
+            loc, scale = enc.heads(f)
+            z = loc + e * scale
+            zs.append(z)
+            # (z - loc) / scale is e: the same function of the parameters, without rounding
+            log_q = log_q + (-0.5 * e.square() - scale.log() - _HALF_LOG_2PI).sum(-1)
+            h = z if vae.inference == "chain" else f
+        log_p = (-0.5 * zs[-1].square() - _HALF_LOG_2PI).sum(-1)
+        for i in reversed(range(vae.num_layers - 1)):
+            loc, scale = vae.priors[i](zs[i + 1])
+            log_p = log_p + _log_normal(zs[i], loc, scale)
+        params = vae.decode(zs[0])
+        if type(vae.likelihood) is Bernoulli:
+            lp = -F.binary_cross_entropy_with_logits(params, x.expand_as(params), reduction="none")
+            log_px = lp.reshape(*lp.shape[: lp.dim() - vae.event_dim], -1).sum(-1)
+        else:
+            log_px = vae.likelihood.dist(params, vae.event_dim).log_prob(x)
+        return log_px + log_p - log_q
+
+    def loss_from_noise(self, x: torch.Tensor, eps: list[torch.Tensor]) -> torch.Tensor:
+        log_w = self.log_weights(x, eps)
+        if self.num_particles == 1:
+            return -log_w.sum()
+        if self.kind == "iwae":
+            return -(torch.logsumexp(log_w, 0) - math.log(self.num_particles)).sum()
+        return -log_w.sum() / self.num_particles
+
+    def check(self, x: torch.Tensor) -> None:
+        """Once: the data's shape and the site structure (traced on ``x[:1]``, random state
+        restored)."""
+        if self.checked:
+            return
+        vae = self.vae
+        vae.check_x(x)
+        devices = [x.device] if x.device.type == "cuda" else []
+        fork = torch.random.fork_rng(devices=devices)
+        with fork, torch.no_grad(), pyro.validation_enabled(False):
+            guide_tr = poutine.trace(vae.guide).get_trace(x[:1])
+            model_tr = poutine.trace(poutine.replay(vae.model, trace=guide_tr)).get_trace(x[:1])
+        names = {f"z{i + 1}" for i in range(vae.num_layers)}
+        sites: dict[str, Any] = {
+            n: s
+            for tr in (guide_tr, model_tr)
+            for n, s in prune_subsample_sites(tr).nodes.items()
+            if s["type"] == "sample"
+        }
+        if set(sites) != names | {"x"}:
+            raise FastPathUnavailable(
+                f"expected sample sites {sorted(names | {'x'})}, found {sorted(sites)}"
+            )
+        for n in names:
+            q: Any = guide_tr.nodes[n]["fn"]
+            if type(getattr(q, "base_dist", q)) is not dist.Normal or not q.has_rsample:
+                raise FastPathUnavailable(f"expected a reparameterized Normal guide for {n!r}")
+        self.checked = True
+
+    def forward(self, x: torch.Tensor, rows: slice | None = None) -> torch.Tensor:
+        self.check(x)
+        eps = self.draw_noise(x.shape[0])
+        if rows is not None:
+            x, eps = x[rows], [e[..., rows, :] for e in eps]
+        return self.loss_fn(x, eps)
