@@ -34,7 +34,8 @@ References:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import pyro
 import pyro.distributions as dist
@@ -90,32 +91,54 @@ def _check_module(module: nn.Module) -> VAE:
     return module
 
 
-def check_structure(module: VAE, x: torch.Tensor) -> None:
-    """Traces ``module.guide``/``module.model`` once on ``x[:1]`` and checks the sites.
-
-    The global random state is restored afterwards.
+def check_structure(module: nn.Module, x: torch.Tensor, latents: Sequence[str] = ("z",)) -> None:
+    """Traces ``module.guide``/``module.model`` once on ``x[:1]`` and checks the sites: the
+    ``latents``, each a reparameterized Normal in the guide, and an observed ``x``; nothing
+    else. The global random state is restored afterwards.
     """
     devices = [x.device] if x.device.type == "cuda" else []
+    guide, model = cast(Any, module).guide, cast(Any, module).model
     with torch.random.fork_rng(devices=devices), torch.no_grad(), pyro.validation_enabled(False):
         x1 = x[:1]
-        guide_tr = poutine.trace(module.guide).get_trace(x1)
-        model_tr = poutine.trace(poutine.replay(module.model, trace=guide_tr)).get_trace(x1)
+        guide_tr = poutine.trace(guide).get_trace(x1)
+        model_tr = poutine.trace(poutine.replay(model, trace=guide_tr)).get_trace(x1)
     sites = {
         n: s
         for tr in (guide_tr, model_tr)
         for n, s in prune_subsample_sites(tr).nodes.items()
         if s["type"] == "sample"
     }
-    if set(sites) != {"z", "x"}:
-        raise FastPathUnavailable(f"expected sample sites {{'z', 'x'}}, found {sorted(sites)}")
-    qz: Any = guide_tr.nodes["z"]["fn"]
-    base = getattr(qz, "base_dist", qz)
-    if type(base) is not dist.Normal or not qz.has_rsample:
+    expected = {*latents, "x"}
+    if set(sites) != expected:
         raise FastPathUnavailable(
-            f"expected a reparameterized Normal guide for 'z', got {type(base).__name__}"
+            f"expected sample sites {sorted(expected)}, found {sorted(sites)}"
         )
+    for name in latents:
+        q: Any = guide_tr.nodes[name]["fn"]
+        base = getattr(q, "base_dist", q)
+        if type(base) is not dist.Normal or not q.has_rsample:
+            raise FastPathUnavailable(
+                f"expected a reparameterized Normal guide for {name!r}, got {type(base).__name__}"
+            )
     if not model_tr.nodes["x"]["is_observed"]:
         raise FastPathUnavailable("expected the model's 'x' site to be observed")
+
+
+def check_bound_args(kind: str, num_particles: int) -> None:
+    if kind not in ("elbo", "iwae"):
+        raise ValueError(f"kind must be 'elbo' or 'iwae', got {kind!r}")
+    if num_particles < 1:
+        raise ValueError(f"num_particles must be >= 1, got {num_particles}")
+
+
+def negative_bound(log_w: torch.Tensor, kind: str, num_particles: int) -> torch.Tensor:
+    """The loss from the log weights ``(B,)`` (one particle) or ``(K, B)``, summed over the
+    batch: ``-sum_b mean_k log w`` (ELBO) or ``-sum_b [logsumexp_k log w - log K]`` (IWAE)."""
+    if num_particles == 1:
+        return -log_w.sum()
+    if kind == "iwae":
+        return -(torch.logsumexp(log_w, 0) - math.log(num_particles)).sum()
+    return -log_w.sum() / num_particles
 
 
 class VAEObjective(nn.Module):
@@ -148,10 +171,7 @@ class VAEObjective(nn.Module):
     ):
         super().__init__()
         self.vae = _check_module(vae)
-        if kind not in ("elbo", "iwae"):
-            raise ValueError(f"kind must be 'elbo' or 'iwae', got {kind!r}")
-        if num_particles < 1:
-            raise ValueError(f"num_particles must be >= 1, got {num_particles}")
+        check_bound_args(kind, num_particles)
         if analytic_kl and kind != "elbo":
             raise FastPathUnavailable("analytic_kl applies to the ELBO, not the IWAE bound")
         self.kind, self.num_particles, self.analytic_kl = kind, num_particles, analytic_kl
@@ -206,11 +226,7 @@ class VAEObjective(nn.Module):
                 for e in eps.split(chunk, dim=0)
             ]
             log_w = torch.cat(parts, 0)
-        if self.num_particles == 1:
-            return -log_w.sum()
-        if self.kind == "iwae":
-            return -(torch.logsumexp(log_w, 0) - math.log(self.num_particles)).sum()
-        return -log_w.sum() / self.num_particles
+        return negative_bound(log_w, self.kind, self.num_particles)
 
     def check(self, x: torch.Tensor) -> None:
         """Once: the data's shape and the model's site structure (raises

@@ -22,17 +22,17 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Any
 
-import pyro
-import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
-from pyro import poutine
-from pyro.poutine.util import prune_subsample_sites
 from torch import nn
 
-from pyrogen.infer.fast_elbo import FastPathUnavailable
+from pyrogen.infer.fast_elbo import (
+    FastPathUnavailable,
+    check_bound_args,
+    check_structure,
+    negative_bound,
+)
 from pyrogen.models.hierarchical_vae import HierarchicalVAE
 from pyrogen.models.likelihoods import Bernoulli
 
@@ -75,10 +75,7 @@ class HierarchicalObjective(nn.Module):
     def __init__(self, vae: nn.Module, kind: str = "elbo", num_particles: int = 1):
         super().__init__()
         self.vae = _check_module(vae)
-        if kind not in ("elbo", "iwae"):
-            raise ValueError(f"kind must be 'elbo' or 'iwae', got {kind!r}")
-        if num_particles < 1:
-            raise ValueError(f"num_particles must be >= 1, got {num_particles}")
+        check_bound_args(kind, num_particles)
         self.kind, self.num_particles = kind, num_particles
         self.checked = False
         self.loss_fn = self.loss_from_noise
@@ -119,41 +116,14 @@ class HierarchicalObjective(nn.Module):
         return log_px + log_p - log_q
 
     def loss_from_noise(self, x: torch.Tensor, eps: list[torch.Tensor]) -> torch.Tensor:
-        log_w = self.log_weights(x, eps)
-        if self.num_particles == 1:
-            return -log_w.sum()
-        if self.kind == "iwae":
-            return -(torch.logsumexp(log_w, 0) - math.log(self.num_particles)).sum()
-        return -log_w.sum() / self.num_particles
+        return negative_bound(self.log_weights(x, eps), self.kind, self.num_particles)
 
     def check(self, x: torch.Tensor) -> None:
-        """Once: the data's shape and the site structure (traced on ``x[:1]``, random state
-        restored)."""
-        if self.checked:
-            return
-        vae = self.vae
-        vae.check_x(x)
-        devices = [x.device] if x.device.type == "cuda" else []
-        fork = torch.random.fork_rng(devices=devices)
-        with fork, torch.no_grad(), pyro.validation_enabled(False):
-            guide_tr = poutine.trace(vae.guide).get_trace(x[:1])
-            model_tr = poutine.trace(poutine.replay(vae.model, trace=guide_tr)).get_trace(x[:1])
-        names = {f"z{i + 1}" for i in range(vae.num_layers)}
-        sites: dict[str, Any] = {
-            n: s
-            for tr in (guide_tr, model_tr)
-            for n, s in prune_subsample_sites(tr).nodes.items()
-            if s["type"] == "sample"
-        }
-        if set(sites) != names | {"x"}:
-            raise FastPathUnavailable(
-                f"expected sample sites {sorted(names | {'x'})}, found {sorted(sites)}"
-            )
-        for n in names:
-            q: Any = guide_tr.nodes[n]["fn"]
-            if type(getattr(q, "base_dist", q)) is not dist.Normal or not q.has_rsample:
-                raise FastPathUnavailable(f"expected a reparameterized Normal guide for {n!r}")
-        self.checked = True
+        """Once: the data's shape and the site structure (traced on ``x[:1]``)."""
+        if not self.checked:
+            self.vae.check_x(x)
+            check_structure(self.vae, x, [f"z{i + 1}" for i in range(self.vae.num_layers)])
+            self.checked = True
 
     def forward(self, x: torch.Tensor, rows: slice | None = None) -> torch.Tensor:
         self.check(x)

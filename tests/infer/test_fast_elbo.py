@@ -31,29 +31,13 @@ def _x(likelihood, n=6):
     return x.bernoulli(generator=g) if likelihood == "bernoulli" else x
 
 
-def _value_and_grads(vae, fn, seed):
-    vae.zero_grad()
-    pyro.set_rng_seed(seed)
-    loss = fn()
-    loss.backward()
-    return loss.detach(), {k: p.grad.clone() for k, p in vae.named_parameters()}
-
-
-def _assert_same(vae, slow, fast, seed=5):
-    v1, g1 = _value_and_grads(vae, slow, seed)
-    v2, g2 = _value_and_grads(vae, fast, seed)
-    assert torch.allclose(v1, v2, rtol=1e-10, atol=1e-9), (v1, v2)
-    for k in g1:
-        assert torch.allclose(g1[k], g2[k], rtol=1e-8, atol=1e-10), k
-
-
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)
-def test_fast_elbo_equals_trace_elbo_value_and_gradient(arch, likelihood):
+def test_fast_elbo_equals_trace_elbo_value_and_gradient(arch, likelihood, same_draws):
     """Same seed, same draws: the tracing-free ELBO is Trace_ELBO's value and gradient."""
     vae, x = _vae(arch, likelihood), _x(likelihood)
     fast = fast_objective(vae, Trace_ELBO())
-    _assert_same(
+    same_draws(
         vae,
         lambda: Trace_ELBO().differentiable_loss(vae.model, vae.guide, x),
         lambda: fast(x),
@@ -61,15 +45,15 @@ def test_fast_elbo_equals_trace_elbo_value_and_gradient(arch, likelihood):
 
 
 @pytest.mark.parametrize("likelihood", LIKELIHOODS)
-def test_fast_elbo_with_vectorized_particles(likelihood):
+def test_fast_elbo_with_vectorized_particles(likelihood, same_draws):
     vae, x = _vae("mlp", likelihood), _x(likelihood)
     loss = Trace_ELBO(num_particles=4, vectorize_particles=True, max_plate_nesting=1)
     fast = fast_objective(vae, loss)
     assert fast.num_particles == 4
-    _assert_same(vae, lambda: loss.differentiable_loss(vae.model, vae.guide, x), lambda: fast(x))
+    same_draws(vae, lambda: loss.differentiable_loss(vae.model, vae.guide, x), lambda: fast(x))
 
 
-def test_fast_iwae_equals_the_traced_importance_weights():
+def test_fast_iwae_equals_the_traced_importance_weights(same_draws):
     """-sum_b [logsumexp_k log w_kb - log K] with log w from Pyro traces of model and guide
     (the same (K, B) particle layout, so the same draws)."""
     vae, x = _vae("mlp", "bernoulli"), _x("bernoulli")
@@ -79,7 +63,7 @@ def test_fast_iwae_equals_the_traced_importance_weights():
         log_w = _weights(vae.model, vae.guide, x, 5)
         return -(torch.logsumexp(log_w, 0) - math.log(5)).sum()
 
-    _assert_same(vae, traced, lambda: fast(x))
+    same_draws(vae, traced, lambda: fast(x))
     # The K-sample bound is above the K-sample ELBO on the same draws (Jensen).
     elbo = VAEObjective(vae, kind="elbo", num_particles=5)
     pyro.set_rng_seed(2)
@@ -88,12 +72,12 @@ def test_fast_iwae_equals_the_traced_importance_weights():
     assert iwae_loss <= elbo(x)
 
 
-def test_fast_iwae_equals_iwae_elbo_reparam():
+def test_fast_iwae_equals_iwae_elbo_reparam(same_draws):
     vae, x = _vae("mlp", "gaussian"), _x("gaussian")
     loss = IWAE_ELBO(num_particles=5, estimator="reparam")
     fast = fast_objective(vae, loss)
     assert (fast.kind, fast.num_particles) == ("iwae", 5)
-    _assert_same(vae, lambda: loss.differentiable_loss(vae.model, vae.guide, x), lambda: fast(x))
+    same_draws(vae, lambda: loss.differentiable_loss(vae.model, vae.guide, x), lambda: fast(x))
     with pytest.raises(FastPathUnavailable, match="dreg"):
         fast_objective(vae, IWAE_ELBO(num_particles=5, estimator="dreg"))
 

@@ -22,43 +22,27 @@ def _x(likelihood="bernoulli", n=6):
     return x.bernoulli(generator=g) if likelihood == "bernoulli" else x
 
 
-def _value_and_grads(model, fn, seed):
-    model.zero_grad()
-    pyro.set_rng_seed(seed)
-    loss = fn()
-    loss.backward()
-    return loss.detach(), {k: p.grad.clone() for k, p in model.named_parameters()}
-
-
-def _assert_same(model, slow, fast, seed=5):
-    v1, g1 = _value_and_grads(model, slow, seed)
-    v2, g2 = _value_and_grads(model, fast, seed)
-    assert torch.allclose(v1, v2, rtol=1e-10, atol=1e-9), (v1, v2)
-    for k in g1:
-        assert torch.allclose(g1[k], g2[k], rtol=1e-8, atol=1e-10), k
-
-
 @pytest.mark.parametrize("z_dims", [(4,), (4, 3), (5, 4, 2)])
 @pytest.mark.parametrize("inference", ["chain", "factorized"])
 @pytest.mark.parametrize("k", [1, 3])
-def test_equals_trace_elbo_value_and_gradient(z_dims, inference, k):
+def test_equals_trace_elbo_value_and_gradient(z_dims, inference, k, same_draws):
     """Same seed, same draws: the tracing-free bound is Trace_ELBO's value and gradient."""
     model, x = _hvae(z_dims, inference), _x()
     loss = Trace_ELBO(num_particles=k, vectorize_particles=k > 1, max_plate_nesting=1)
     fast = fast_objective(model, loss)
     assert isinstance(fast, HierarchicalObjective) and fast.num_particles == k
-    _assert_same(
+    same_draws(
         model, lambda: loss.differentiable_loss(model.model, model.guide, x), lambda: fast(x)
     )
 
 
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
-def test_equals_iwae_elbo(likelihood):
+def test_equals_iwae_elbo(likelihood, same_draws):
     model, x = _hvae(likelihood=likelihood), _x(likelihood)
     loss = IWAE_ELBO(num_particles=4, max_plate_nesting=1)
     fast = fast_objective(model, loss)
     assert (fast.kind, fast.num_particles) == ("iwae", 4)
-    _assert_same(
+    same_draws(
         model, lambda: loss.differentiable_loss(model.model, model.guide, x), lambda: fast(x)
     )
 
