@@ -124,6 +124,33 @@ def check_structure(module: nn.Module, x: torch.Tensor, latents: Sequence[str] =
         raise FastPathUnavailable("expected the model's 'x' site to be observed")
 
 
+def log_px_given(model: Any, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log p(x | params) under ``model.likelihood``, summed over the event: ``params``'s leading
+    (particle, batch) shape."""
+    if type(model.likelihood) is Bernoulli:
+        # torch's Bernoulli(logits).log_prob is -BCE-with-logits on broadcast values.
+        lp = -F.binary_cross_entropy_with_logits(params, x.expand_as(params), reduction="none")
+        return lp.reshape(*lp.shape[: lp.dim() - model.event_dim], -1).sum(-1)
+    # Any other likelihood: the very distribution the model's "x" site builds.
+    return model.likelihood.dist(params, model.event_dim).log_prob(x)
+
+
+def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) summed over the last dim."""
+    return (-0.5 * z.square() - _HALF_LOG_2PI).sum(-1)
+
+
+def log_normal(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """log N(z; loc, diag scale^2) summed over the last dim."""
+    return (-0.5 * ((z - loc) / scale).square() - scale.log() - _HALF_LOG_2PI).sum(-1)
+
+
+def log_q_at_noise(eps: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """log N(z; loc, diag scale^2) at z = loc + scale * eps, written with eps: the same
+    function of the parameters as with (z - loc) / scale, without its rounding."""
+    return (-0.5 * eps.square() - scale.log() - _HALF_LOG_2PI).sum(-1)
+
+
 def check_bound_args(kind: str, num_particles: int) -> None:
     if kind not in ("elbo", "iwae"):
         raise ValueError(f"kind must be 'elbo' or 'iwae', got {kind!r}")
@@ -182,15 +209,6 @@ class VAEObjective(nn.Module):
         # Replaced by a compiled version of itself by SVITrainer(compile=True).
         self.loss_fn = self.loss_from_noise
 
-    def _log_px(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        vae = self.vae
-        if type(vae.likelihood) is Bernoulli:
-            # torch's Bernoulli(logits).log_prob is -BCE-with-logits on broadcast values.
-            lp = -F.binary_cross_entropy_with_logits(params, x.expand_as(params), reduction="none")
-            return lp.reshape(*lp.shape[: lp.dim() - vae.event_dim], -1).sum(-1)
-        # Any other likelihood: the very distribution the model's "x" site builds.
-        return vae.likelihood.dist(params, vae.event_dim).log_prob(x)
-
     def draw_noise(self, batch: int) -> torch.Tensor:
         """eps ~ N(0, I), ``(B, D)`` for one particle else ``(K, B, D)``, drawn as Pyro does."""
         vae = self.vae
@@ -206,13 +224,11 @@ class VAEObjective(nn.Module):
         vae = self.vae
         loc, scale = vae.encode(x)
         z = loc + eps * scale
-        log_px = self._log_px(vae.decode(z), x)
+        log_px = log_px_given(vae, vae.decode(z), x)
         if self.analytic_kl:
             kl = 0.5 * (loc.square() + scale.square() - 1).sum(-1) - scale.log().sum(-1)
             return log_px - kl
-        log_pz = (-0.5 * z.square() - _HALF_LOG_2PI).sum(-1)
-        log_qz = (-0.5 * eps.square() - scale.log() - _HALF_LOG_2PI).sum(-1)
-        return log_px + log_pz - log_qz
+        return log_px + log_standard_normal(z) - log_q_at_noise(eps, scale)
 
     def loss_from_noise(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """The summed loss at given noise (the part worth compiling)."""

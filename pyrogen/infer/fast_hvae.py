@@ -21,27 +21,20 @@ References:
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pyrogen.infer.fast_elbo import (
     FastPathUnavailable,
     check_bound_args,
     check_structure,
+    log_normal,
+    log_px_given,
+    log_q_at_noise,
+    log_standard_normal,
     negative_bound,
 )
 from pyrogen.models.hierarchical_vae import HierarchicalVAE
-from pyrogen.models.likelihoods import Bernoulli
-
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-
-
-def _log_normal(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """log N(z; loc, diag scale^2) summed over the last dim."""
-    return (-0.5 * ((z - loc) / scale).square() - scale.log() - _HALF_LOG_2PI).sum(-1)
 
 
 def _check_module(module: nn.Module) -> HierarchicalVAE:
@@ -100,19 +93,13 @@ class HierarchicalObjective(nn.Module):
             loc, scale = enc.heads(f)
             z = loc + e * scale
             zs.append(z)
-            # (z - loc) / scale is e: the same function of the parameters, without rounding
-            log_q = log_q + (-0.5 * e.square() - scale.log() - _HALF_LOG_2PI).sum(-1)
+            log_q = log_q + log_q_at_noise(e, scale)
             h = z if vae.inference == "chain" else f
-        log_p = (-0.5 * zs[-1].square() - _HALF_LOG_2PI).sum(-1)
+        log_p = log_standard_normal(zs[-1])
         for i in reversed(range(vae.num_layers - 1)):
             loc, scale = vae.priors[i](zs[i + 1])
-            log_p = log_p + _log_normal(zs[i], loc, scale)
-        params = vae.decode(zs[0])
-        if type(vae.likelihood) is Bernoulli:
-            lp = -F.binary_cross_entropy_with_logits(params, x.expand_as(params), reduction="none")
-            log_px = lp.reshape(*lp.shape[: lp.dim() - vae.event_dim], -1).sum(-1)
-        else:
-            log_px = vae.likelihood.dist(params, vae.event_dim).log_prob(x)
+            log_p = log_p + log_normal(zs[i], loc, scale)
+        log_px = log_px_given(vae, vae.decode(zs[0]), x)
         return log_px + log_p - log_q
 
     def loss_from_noise(self, x: torch.Tensor, eps: list[torch.Tensor]) -> torch.Tensor:
