@@ -105,8 +105,10 @@ class SVITrainer:
         particle_chunk: with the fast path, evaluate at most this many particles at a time
             (bounded memory for large K, one extra forward pass; see
             :class:`~pyrogen.infer.fast_elbo.VAEObjective`).
-        compile: ``torch.compile`` the fast objective and the optimizer step (pays for
-            itself only on long runs; see ``benchmarks/results/svi_step.md``).
+        compile: ``torch.compile`` the step: the hand-derived forward and backward when
+            they apply (its elementwise kernels fused; the optimizer keeps its one fused
+            kernel), else the fast objective and the optimizer step. The first step compiles
+            (seconds; on CPU it needs a C++ compiler); see ``docs/performance.md``.
         manual_backward: with the fast path, use the hand-derived gradient where it applies
             (same value and gradient up to float rounding); ``False`` keeps autograd.
         bf16: evaluate the objective under ``torch.autocast`` in bfloat16 (matrix products
@@ -160,6 +162,7 @@ class SVITrainer:
         self.bf16 = bf16
         self.backward_reason: str | None = None if manual_backward else "disabled"
         self._manual: ManualBackward | None = None
+        self._manual_call: Any = None  # ManualBackward.__call__, compiled with compile=True
         self._adam_step: FusedAdamStep | None = None
 
     @property
@@ -205,6 +208,7 @@ class SVITrainer:
         return self._summed_loss(x) / x.shape[0]
 
     def _maybe_compile(self) -> None:
+        """With ``compile=True`` and no hand-derived step: the objective and the optimizer."""
         if self.compile and self._compiled_step is None and self._fast is not None:
             fast: Any = self._fast
             fast.loss_fn = torch.compile(fast.loss_from_noise)
@@ -219,14 +223,14 @@ class SVITrainer:
             self.backward_reason = "no fast path: " + str(self.fast_reason)
         elif self._parallel is not None:
             self.backward_reason = "data-parallel training reduces gradients through autograd"
-        elif self.compile:
-            self.backward_reason = "compile=True compiles the autograd objective"
         elif self.bf16:
             self.backward_reason = "bf16 autocast runs the objective through autograd"
         else:
             self.backward_reason = supports_manual_backward(self._fast)
             if self.backward_reason is None and isinstance(self._fast, VAEObjective):
-                self._manual = ManualBackward(self._fast)
+                self._manual = ManualBackward(self._fast, reuse_buffers=not self.compile)
+                call = self._manual.__call__
+                self._manual_call = torch.compile(call) if self.compile else call
         return self._manual
 
     def _precision(self, x: torch.Tensor) -> contextlib.AbstractContextManager:
@@ -243,14 +247,17 @@ class SVITrainer:
         if not self.module.training:  # train() walks every submodule: only when needed
             self.module.train()
         with pyro.settings.context(module_local_params=True):
-            self._maybe_compile()
             for group in self.optim.param_groups:  # zero_grad(set_to_none=True), unprofiled
                 for p in group["params"]:
                     p.grad = None
             self._check_fast(x)
             manual = self._manual_for_step()
+            if manual is None:
+                self._maybe_compile()
             if manual is not None:
-                loss = manual(x, manual.objective.draw_noise(x.shape[0]), 1.0 / x.shape[0])
+                # the noise is drawn outside the compiled call: the same draws either way
+                eps = manual.objective.draw_noise(x.shape[0])
+                loss = self._manual_call(x, eps, 1.0 / x.shape[0])
             elif self._parallel is not None:
                 with self._precision(x):
                     surrogate, loss = self._parallel(x)

@@ -111,13 +111,17 @@ class _Workspace:
     """Named buffers for one step's intermediates, reused by the next step of the same shape.
 
     Memory stays at one step's peak between steps instead of being returned and mapped
-    again; nothing returned to the caller (loss, gradients) lives here.
+    again; nothing returned to the caller (loss, gradients) lives here. With ``reuse=False``
+    every request is a fresh tensor (under ``torch.compile``, which plans memory itself).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, reuse: bool = True) -> None:
         self._buffers: dict[str, torch.Tensor] = {}
+        self.reuse = reuse
 
     def __call__(self, name: str, shape: Sequence[int], like: torch.Tensor) -> torch.Tensor:
+        if not self.reuse:
+            return torch.empty(shape, dtype=like.dtype, device=like.device)
         buf = self._buffers.get(name)
         if (
             buf is None
@@ -229,15 +233,17 @@ class ManualBackward:
 
     Args:
         objective: the tracing-free objective (its structure already checked).
+        reuse_buffers: keep the intermediates in buffers reused by the next call (eager
+            steps); ``False`` allocates them per call, for ``torch.compile`` to fuse.
     """
 
-    def __init__(self, objective: VAEObjective):
+    def __init__(self, objective: VAEObjective, reuse_buffers: bool = True):
         reason = supports_manual_backward(objective)
         if reason is not None:
             raise ValueError(reason)
         vae: Any = objective.vae
         self.objective = objective
-        self.ws = _Workspace()
+        self.ws = _Workspace(reuse_buffers)
         self.encoder = _Chain(_mlp_layers(vae.encoder_net, vae.encoder_act) or [], self.ws, "enc")
         self.decoder = _Chain(_mlp_layers(vae.decoder_net, None) or [], self.ws, "dec")
         self.heads = (vae.loc_head, vae.scale_head)
@@ -251,8 +257,14 @@ class ManualBackward:
         # -- forward ----------------------------------------------------------------------
         h, enc_saved = self.encoder.forward(x2)  # (B, H)
         loc_head, scale_head = self.heads
-        loc = torch.addmm(loc_head.bias, h, loc_head.weight.t())  # (B, D)
-        s = torch.addmm(scale_head.bias, h, scale_head.weight.t())
+        d = loc_head.out_features
+        # both heads as one (B, H) x (H, 2D) product: the two small GEMMs cost mostly overhead
+        w_heads = torch.cat(
+            (loc_head.weight, scale_head.weight), out=self.ws("wh", (2 * d, h.shape[1]), h)
+        )
+        b_heads = torch.cat((loc_head.bias, scale_head.bias), out=self.ws("bh", (2 * d,), h))
+        heads = torch.addmm(b_heads, h, w_heads.t(), out=self.ws("heads", (batch, 2 * d), h))
+        loc, s = heads[:, :d], heads[:, d:]  # (B, D) each
         sigma = F.softplus(s) + vae.min_scale
         z = loc + eps * sigma  # (B, D) or (K, B, D)
         logits, dec_saved = self.decoder.forward(z.reshape(-1, z.shape[-1]))  # (K*B, X)
@@ -293,11 +305,15 @@ class ManualBackward:
             g_sigma = g_sigma.add_((sigma - sigma.reciprocal()) * c_total)
         else:
             g_sigma = g_sigma.sub_(sigma.reciprocal().mul_(c_total))
-        g_s = _aten.softplus_backward(g_sigma, s, 1, 20)
-        _accumulate(loc_head.weight, torch.mm(g_loc.t(), h))
-        _accumulate(loc_head.bias, g_loc.sum(0))
-        _accumulate(scale_head.weight, torch.mm(g_s.t(), h))
-        _accumulate(scale_head.bias, g_s.sum(0))
-        g_h = torch.addmm(torch.mm(g_loc, loc_head.weight), g_s, scale_head.weight)  # (B, H)
+        g_heads = self.ws("g_heads", (batch, 2 * d), h)  # (B, 2D): [dL/dloc, dL/ds]
+        g_heads[:, :d].copy_(g_loc)
+        _aten.softplus_backward.grad_input(g_sigma, s, 1, 20, grad_input=g_heads[:, d:])
+        g_w = torch.mm(g_heads.t(), h)  # (2D, H); each head's gradient is a block of rows
+        g_b = g_heads.sum(0)
+        _accumulate(loc_head.weight, g_w[:d])
+        _accumulate(loc_head.bias, g_b[:d])
+        _accumulate(scale_head.weight, g_w[d:])
+        _accumulate(scale_head.bias, g_b[d:])
+        g_h = torch.mm(g_heads, w_heads, out=self.ws("g_h", h.shape, h))  # (B, H)
         self.encoder.backward(enc_saved, g_h, False)
         return loss * scale
