@@ -53,13 +53,18 @@ class HandVAE(nn.Module):
         return -log_w.mean()
 
 
-def hand_step(k: int, kind: str, fused: bool) -> Callable[[torch.Tensor], None]:
+def hand_step(
+    k: int, kind: str, fused: bool, compiled: bool = False
+) -> Callable[[torch.Tensor], None]:
+    """One Adam step on the hand-written VAE; ``compiled``: the loss under ``torch.compile``
+    (forward and backward graphs compiled, as a PyTorch user would do it)."""
     model = HandVAE()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused)
+    loss = torch.compile(model.loss) if compiled else model.loss
 
     def step(x: torch.Tensor) -> None:
         opt.zero_grad(set_to_none=True)
-        model.loss(x, k, kind).backward()
+        loss(x, k, kind).backward()
         opt.step()
 
     return step

@@ -143,7 +143,12 @@ def config(args: argparse.Namespace, x: torch.Tensor, batch: int, k: int, iwae: 
             batches,
         )
         if args.compile and batch == 128 and k == 1:
-            c["pyrogen SVITrainer (compile=True)"] = (
+            c["hand-written PyTorch, torch.compile, fused Adam"] = (
+                nets.hand_step(k, kind, True, compiled=True),
+                _no_sync,
+                flat,
+            )
+            c["pyrogen SVITrainer (compile=True: compiled hand-derived step)"] = (
                 pyrogen_step(k, compile=True),
                 _no_sync,
                 batches,
