@@ -62,11 +62,12 @@ class GaussianLayer(nn.Module):
 
 
 def default_hidden(z_dims: Sequence[int]) -> tuple[tuple[int, ...], ...]:
-    """The IWAE paper's deterministic layers: 2x200 for one stochastic layer; for more,
-    two layers as wide as the stochastic layer they feed (100-100 -> z1, 50-50 -> z2)."""
+    """The IWAE paper's deterministic layers: 2x200 for one stochastic layer; for more, two
+    layers twice as wide as the stochastic layer they feed (x-200-200-z1(100)-100-100-z2(50),
+    ``hidden_units_q`` of the authors' code, github.com/yburda/iwae)."""
     if len(z_dims) == 1:
         return ((200, 200),)
-    return tuple((d, d) for d in z_dims)
+    return tuple((2 * d, 2 * d) for d in z_dims)
 
 
 class HierarchicalVAE(PyroModule):

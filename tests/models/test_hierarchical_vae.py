@@ -141,3 +141,13 @@ def test_bad_input_fails_fast():
         HierarchicalVAE((4,), inference="mean_field")
     with pytest.raises(ValueError, match="one per stochastic layer"):
         HierarchicalVAE((4,), z_dims=(3, 2), hidden=((4,), (4,), (4,)))
+
+
+def test_default_widths_are_the_iwae_papers():
+    """Burda et al.'s code: x-200-200-z(50) for one layer, x-200-200-z1(100)-100-100-z2(50)
+    for two, the decoders mirrored."""
+    assert HierarchicalVAE((1, 28, 28), z_dims=(50,)).hidden == ((200, 200),)
+    two = HierarchicalVAE((1, 28, 28), z_dims=(100, 50))
+    assert two.hidden == ((200, 200), (100, 100))
+    widths = [m.out_features for m in two.decoder_net if isinstance(m, torch.nn.Linear)]
+    assert widths == [200, 200, 784]
