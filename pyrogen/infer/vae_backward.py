@@ -27,7 +27,9 @@ a fresh tensor of a few MB is served from new pages that the operating system ma
 on first touch, which at K = 50 cost 7 to 25 thousand page faults and a fifth of the step.
 Used by :class:`~pyrogen.infer.SVITrainer` when :func:`supports_manual_backward` says so
 (MLP encoder and decoder, a Bernoulli likelihood, an activation listed below); every other
-model takes the autograd fast path.
+model takes the autograd fast path. With ``compile=True`` the trainer hands this same step
+(buffers not reused) to ``torch.compile``, which fuses its elementwise kernels around the
+same matrix products.
 
 References:
     Auto-Encoding Variational Bayes, D. P. Kingma, M. Welling, 2014, eq. (7), (10).
