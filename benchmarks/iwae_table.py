@@ -116,7 +116,7 @@ def run(args, binarization: str, results: dict) -> None:
     train_x, test_x = get_data(binarization, args.data_root, args.test_examples, args.seed)
     for layers in args.layers:
         for k in args.k:
-            for kind in ("IWAE", "VAE") if k > 1 else ("IWAE",):
+            for kind in args.kinds if k > 1 else ("IWAE",):
                 key = f"{binarization}/{layers}/{k}/{kind}"
                 if key in results:
                     continue
@@ -313,6 +313,9 @@ parser.add_argument(
     default="glorot",
     choices=["glorot", "torch"],
     help="Glorot-uniform weights and zero biases as the paper's code, or torch's default",
+)
+parser.add_argument(
+    "--kinds", nargs="+", default=["IWAE", "VAE"], choices=["IWAE", "VAE"], help="for k > 1"
 )
 parser.add_argument("--test-examples", type=int, default=100)
 parser.add_argument("--is-samples", type=int, default=5000)
