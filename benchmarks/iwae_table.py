@@ -38,6 +38,7 @@ from pyrogen.data import load
 from pyrogen.infer import IWAE_ELBO, SVITrainer, make_adam
 from pyrogen.metrics import active_units, log_likelihood
 from pyrogen.models import HierarchicalVAE
+from pyrogen.models.hierarchical_vae import default_hidden
 
 # Burda et al. 2016, Table 1 (MNIST): (layers, k) -> (VAE NLL, VAE AU, IWAE NLL, IWAE AU)
 PAPER = {
@@ -49,9 +50,8 @@ PAPER = {
     (2, 50): (84.78, "17+5", 82.90, "26+7"),
 }
 Z_DIMS = {1: (50,), 2: (100, 50)}
-# deterministic widths per stochastic layer, z1's first (hidden_units_q of the authors' code)
-HIDDEN = {1: ((200, 200),), 2: ((200, 200), (100, 100))}
-# --narrow: two layers as wide as the stochastic layer they feed (a variant, not the paper's)
+# --narrow: two layers as wide as the stochastic layer they feed (a variant, not the paper's;
+# without it HierarchicalVAE's default widths are the paper's, see default_hidden)
 NARROW = {1: ((200, 200),), 2: ((100, 100), (50, 50))}
 ROOT = Path(__file__).resolve().parent
 
@@ -67,6 +67,11 @@ def get_data(binarization: str, root: str, n_test: int, seed: int):
         test = load("mnist", "test", root=root).x.bernoulli(generator=g)  # binarized once
     idx = torch.randperm(test.shape[0], generator=g)[:n_test]  # random subset, never a prefix
     return train, test[idx]
+
+
+def widths(args: argparse.Namespace, layers: int) -> tuple[tuple[int, ...], ...]:
+    """Deterministic widths per stochastic layer, z1's first."""
+    return NARROW[layers] if args.narrow else default_hidden(Z_DIMS[layers])
 
 
 def init_glorot(model: HierarchicalVAE) -> None:
@@ -125,7 +130,7 @@ def run(args, binarization: str, results: dict) -> None:
                 model = HierarchicalVAE(
                     (1, 28, 28),
                     z_dims=Z_DIMS[layers],
-                    hidden=(NARROW if args.narrow else HIDDEN)[layers],
+                    hidden=widths(args, layers),
                     inference=args.inference,
                 ).to(args.device)
                 if kind == "IWAE":
@@ -178,7 +183,7 @@ def table(args, results: dict) -> str:
         f"(seed {args.seed}); active units on the same examples. Paper: 8 stages (3,280 "
         f"epochs over 60,000 examples), NLL on the 10,000 test examples.",
         "",
-        f"Model: deterministic widths {(NARROW if args.narrow else HIDDEN)[2]} for two layers "
+        f"Model: deterministic widths {widths(args, 2)} for two layers "
         f"({'a variant' if args.narrow else 'as the paper'}), {args.inference} inference, "
         f"{args.init} initialization.",
         "",

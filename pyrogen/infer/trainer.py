@@ -252,20 +252,18 @@ class SVITrainer:
                     p.grad = None
             self._check_fast(x)
             manual = self._manual_for_step()
-            if manual is None:
-                self._maybe_compile()
             if manual is not None:
                 # the noise is drawn outside the compiled call: the same draws either way
                 eps = manual.objective.draw_noise(x.shape[0])
                 loss = self._manual_call(x, eps, 1.0 / x.shape[0])
-            elif self._parallel is not None:
-                with self._precision(x):
-                    surrogate, loss = self._parallel(x)
-                surrogate.float().backward()
             else:
+                self._maybe_compile()
                 with self._precision(x):
-                    loss = self._objective(x)
-                loss.float().backward()
+                    if self._parallel is not None:
+                        surrogate, loss = self._parallel(x)
+                    else:
+                        surrogate = loss = self._objective(x)
+                surrogate.float().backward()
             if self._compiled_step is not None:
                 self._compiled_step()
             else:
