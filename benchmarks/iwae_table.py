@@ -3,7 +3,8 @@
 Architectures (Burda et al. 2016, sec. 5, and the authors' released code,
 github.com/yburda/iwae): one stochastic layer x-200-200-z(50), tanh; two layers
 x-200-200-z1(100)-100-100-z2(50), decoders mirrored; Glorot-uniform weights, zero biases, the
-output bias at the log-odds of the mean training image. Adam (beta 0.9, 0.999, eps 1e-4),
+output bias at the log-odds of the mean training image. Adam (beta 0.9, 0.999, eps 1e-4, as
+the paper's text; the released code starts the second moments at one and uses beta1 = 0.99),
 batch 20, the staged schedule: stage i = 0..S-1 runs 3^i passes at lr 1e-3 * 10^(-i/7)
 (S = 8 gives the paper's 3,280 epochs). Test NLL by importance sampling with 5000 samples,
 active units by Cov_x(E_q[z_u]) > 0.01 on test examples.
