@@ -145,10 +145,13 @@ def run(args, binarization: str, results: dict) -> None:
                 model.eval()
                 x = test_x.to(args.device)
                 torch.manual_seed(args.seed + 1)
-                nll = -log_likelihood(model, x, num_samples=args.is_samples).mean().item()
+                nll_each = -log_likelihood(model, x, num_samples=args.is_samples)  # (N,)
+                nll = nll_each.mean().item()
                 au = active_units(model, x)
                 results[key] = {
                     "nll": nll,
+                    # per test example, for paired comparisons between rows
+                    "nll_each": [round(v, 3) for v in nll_each.tolist()],
                     "au": str(au),
                     "au_total": au.total,
                     "examples_seen": seen,
@@ -215,12 +218,21 @@ def table(args, results: dict) -> str:
     return "\n".join(lines)
 
 
+def paired_difference(a: list[float] | None, b: list[float] | None) -> str:
+    """`` (mean(a - b) +- its standard error)`` over the same test examples, or ``""`` when
+    either row has no per-example values (rows run before they were stored)."""
+    if a is None or b is None or len(a) != len(b) or len(a) < 2:
+        return ""
+    d = torch.tensor(a, dtype=torch.float64) - torch.tensor(b, dtype=torch.float64)
+    return f" ({d.mean():+.2f} +- {d.std() / math.sqrt(len(d)):.2f})"
+
+
 def checks(results: dict) -> list[str]:
     """The paper's orderings, checked on whatever rows exist ('-' where a row is missing)."""
 
     def get(b, layers, k, kind, field="nll"):
         r = results.get(f"{b}/{layers}/{k}/{'IWAE' if k == 1 else kind}")
-        return None if r is None else r[field]
+        return None if r is None else r.get(field)
 
     def verdict(ok):
         return "-" if ok is None else ("yes" if ok else "no")
@@ -260,7 +272,12 @@ def checks(results: dict) -> list[str]:
             for kind in ("VAE", "IWAE"):
                 one, two = get(b, 1, k, kind), get(b, 2, k, kind)
                 ok = None if None in (one, two) else two < one
-                out.append(f"| {b} | k={k} {kind}: two layers' NLL < one layer's | {verdict(ok)} |")
+                diff = paired_difference(
+                    get(b, 2, k, kind, "nll_each"), get(b, 1, k, kind, "nll_each")
+                )
+                out.append(
+                    f"| {b} | k={k} {kind}: two layers' NLL < one layer's | {verdict(ok)}{diff} |"
+                )
     if gaps:
         out += [
             "",
