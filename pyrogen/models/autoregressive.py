@@ -30,10 +30,11 @@ from typing import Any
 import pyro
 import torch
 from pyro.distributions import TorchDistribution
-from pyro.nn import PyroModule
+from pyro.nn import PyroModule, pyro_method
 from torch.distributions import constraints
 
 from pyrogen.models.ar_heads import ARHead
+from pyrogen.models.base import PyroModel
 from pyrogen.validation import check_finite, check_shape
 
 
@@ -42,7 +43,7 @@ class _ModuleDistributionMeta(type(PyroModule), type(TorchDistribution)):  # typ
     class deriving from both needs (Python requires one metaclass deriving from both)."""
 
 
-class AutoregressiveModel(PyroModule, TorchDistribution, metaclass=_ModuleDistributionMeta):
+class AutoregressiveModel(PyroModel, TorchDistribution, metaclass=_ModuleDistributionMeta):
     """Shared machinery of the autoregressive families (see the module docstring).
 
     Subclasses set ``self.head`` and ``self.x_shape`` (through this ``__init__``), implement
@@ -57,7 +58,7 @@ class AutoregressiveModel(PyroModule, TorchDistribution, metaclass=_ModuleDistri
     arg_constraints: dict[str, constraints.Constraint] = {}
 
     def __init__(self, x_shape: Sequence[int], head: ARHead, num_classes: int = 0):
-        PyroModule.__init__(self)
+        PyroModel.__init__(self)
         self.x_shape = tuple(int(s) for s in x_shape)
         self.head = head
         self.num_classes = num_classes
@@ -197,13 +198,26 @@ class AutoregressiveModel(PyroModule, TorchDistribution, metaclass=_ModuleDistri
         return Conditioned(self, y)
 
     # -- model and guide -----------------------------------------------------------------
+    @pyro_method
     def model(self, x: torch.Tensor | None = None, y: torch.Tensor | None = None) -> torch.Tensor:
         """Observes ``"x"`` under ``pyro.plate("data")``; draws one example when ``x`` is None."""
         if x is not None:
             self.check_x(x)
         batch = x.shape[0] if x is not None else (y.shape[0] if y is not None else 1)
+        self._register_params()
         with pyro.plate("data", batch):
             return pyro.sample("x", self.dist(y), obs=x)
+
+    def _register_params(self) -> None:
+        # The networks run only when the trace scores "x", after the model has returned, so
+        # Pyro would not see them in the trace; reading them here, through PyroModule's
+        # attribute access, issues their param statements from inside the model.
+        for name, child in self.named_children():
+            if any(p.requires_grad for p in child.parameters()):
+                getattr(self, name)
+        for name, p in self.named_parameters(recurse=False):
+            if p.requires_grad:
+                getattr(self, name)
 
     def guide(self, x: torch.Tensor | None = None, y: torch.Tensor | None = None) -> None:
         """Empty: a fully observed model has no latent variables."""

@@ -16,8 +16,10 @@ import pyro
 import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
-from pyro.nn import PyroModule
+from pyro.nn import pyro_method
 from torch import nn
+
+from pyrogen.models.base import PyroModel
 
 
 class _MaskedConv2d(nn.Conv2d):
@@ -37,7 +39,7 @@ class _MaskedConv2d(nn.Conv2d):
         return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
 
 
-class CodePixelCNN(PyroModule):
+class CodePixelCNN(PyroModel):
     r"""Autoregressive categorical prior over code grids ``(B, h, w)`` with values in [0, K).
 
     ``m(z)`` returns logits ``(B, K, h, w)``: logits[:, :, i] depends only on positions
@@ -107,6 +109,7 @@ class CodePixelCNN(PyroModule):
         """log p(z) per grid ``(B,)``."""
         return -F.cross_entropy(self(z), z.long(), reduction="none").sum((1, 2))
 
+    @pyro_method
     def model(self, x: torch.Tensor | None = None) -> torch.Tensor:
         if x is None:
             return self.sample(1)

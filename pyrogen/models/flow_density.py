@@ -22,10 +22,11 @@ from collections.abc import Sequence
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
+from pyro.nn import pyro_method
 from torch import nn
 from torch.distributions import transforms as tt
 
+from pyrogen.models.base import PyroModel
 from pyrogen.transforms import ActNorm, AffineAutoregressive, AffineCoupling, Planar, Radial
 from pyrogen.validation import check_finite, check_shape, check_unit_interval
 
@@ -50,7 +51,7 @@ def make_flow(kind: str, dim: int, num_layers: int, hidden: Sequence[int]) -> li
     return layers
 
 
-class FlowDensity(PyroModule):
+class FlowDensity(PyroModel):
     r"""A stack of transforms over a standard normal base, observed at site ``"x"``.
 
     Args:
@@ -134,6 +135,7 @@ class FlowDensity(PyroModule):
         u = torch.rand_like(x).clamp(1e-6, 1 - 1e-6)
         return x * (self.dequantize - 1) + u
 
+    @pyro_method
     def model(self, x: torch.Tensor | None = None) -> torch.Tensor:
         if x is not None:
             self.check_x(x)

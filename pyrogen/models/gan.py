@@ -25,9 +25,10 @@ import pyro
 import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
-from pyro.nn import PyroModule
+from pyro.nn import pyro_method
 from torch import nn
 
+from pyrogen.models.base import PyroModel
 from pyrogen.models.dcgan import DCGANDiscriminatorNet, DCGANGeneratorNet
 from pyrogen.nn import MLP, activation
 from pyrogen.validation import check_shape
@@ -49,7 +50,7 @@ def _one_hot(y: torch.Tensor, num_classes: int, batch: int) -> torch.Tensor:
     return F.one_hot(y, num_classes).float()
 
 
-class Generator(PyroModule):
+class Generator(PyroModel):
     r"""Implicit generative model ``z ~ N(0, I), x = G(z[, y])`` in Pyro syntax.
 
     Args:
@@ -122,6 +123,7 @@ class Generator(PyroModule):
             h = torch.cat([h, _one_hot(y, self.num_classes, h.shape[0])], dim=-1)
         return self.net(h).reshape(h.shape[0], *self.x_shape)
 
+    @pyro_method
     def model(
         self,
         x: torch.Tensor | None = None,
@@ -150,7 +152,7 @@ class Generator(PyroModule):
         return self.model(num_samples=num_samples, y=y)
 
 
-class Discriminator(PyroModule):
+class Discriminator(PyroModel):
     r"""Critic ``D(x[, y]) in R``: a trunk of features and a linear score (logit).
 
     Conditional critics use the projection of Miyato & Koyama (2018):

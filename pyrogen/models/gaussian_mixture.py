@@ -18,9 +18,10 @@ import pyro
 import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
-from pyro.nn import PyroModule
+from pyro.nn import pyro_method
 from torch import nn
 
+from pyrogen.models.base import PyroModel
 from pyrogen.validation import check_finite, check_shape
 
 
@@ -62,7 +63,7 @@ def kmeans(x: torch.Tensor, num_clusters: int, num_iters: int = 20, seed: int = 
     return centers
 
 
-class GaussianMixture(PyroModule):
+class GaussianMixture(PyroModel):
     r"""Mixture of K full-covariance Gaussians, p(x) = sum_k pi_k N(x | mu_k, Sigma_k).
 
     The assignment site ``"assignment"`` is marked for parallel enumeration, so
@@ -148,6 +149,7 @@ class GaussianMixture(PyroModule):
         check_finite(x)
 
     # -- Pyro model and guide ------------------------------------------------------------
+    @pyro_method
     def model(self, x: torch.Tensor | None = None, num_samples: int = 1) -> torch.Tensor:
         if x is not None:
             self.check_x(x)

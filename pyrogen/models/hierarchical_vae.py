@@ -23,9 +23,10 @@ import pyro
 import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
-from pyro.nn import PyroModule
+from pyro.nn import pyro_method
 from torch import nn
 
+from pyrogen.models.base import PyroModel
 from pyrogen.models.likelihoods import Likelihood, get_likelihood
 from pyrogen.nn import MLP, activation
 from pyrogen.validation import check_finite, check_shape
@@ -70,7 +71,7 @@ def default_hidden(z_dims: Sequence[int]) -> tuple[tuple[int, ...], ...]:
     return tuple((2 * d, 2 * d) for d in z_dims)
 
 
-class HierarchicalVAE(PyroModule):
+class HierarchicalVAE(PyroModel):
     r"""VAE with a Markov chain of Gaussian latent layers ``z1`` (bottom) to ``zL`` (top).
 
     The decoder mirrors the encoder: p(z_i | z_{i+1}) uses the deterministic widths of layer
@@ -197,6 +198,7 @@ class HierarchicalVAE(PyroModule):
             check_finite(x)
             self.likelihood.check_support(x)
 
+    @pyro_method
     def model(self, x: torch.Tensor | None = None) -> torch.Tensor:
         if x is not None:
             self.check_x(x)
@@ -210,6 +212,7 @@ class HierarchicalVAE(PyroModule):
             params = self.decode(z)
             return pyro.sample("x", self.likelihood.dist(params, self.event_dim), obs=x)
 
+    @pyro_method
     def guide(self, x: torch.Tensor | None = None) -> list[torch.Tensor]:
         if x is None:
             raise ValueError("the guide q(z | x) needs observations x, got None")

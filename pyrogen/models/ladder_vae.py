@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import pyro
 import pyro.distributions as dist
 import torch
+from pyro.nn import pyro_method
 
 from pyrogen.models.hierarchical_vae import HierarchicalVAE
 from pyrogen.models.likelihoods import Likelihood
@@ -108,6 +109,7 @@ class LadderVAE(HierarchicalVAE):
         plug-in value; :func:`pyrogen.metrics.active_units` averages over z_{i+1} instead)."""
         return self._top_down(x, sample=False)[0]
 
+    @pyro_method
     def guide(self, x: torch.Tensor | None = None) -> list[torch.Tensor]:
         if x is None:
             raise ValueError("the guide q(z | x) needs observations x, got None")

@@ -16,13 +16,14 @@ import math
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
+from pyro.nn import pyro_method
 from torch import nn
 
+from pyrogen.models.base import PyroModel
 from pyrogen.validation import check_finite, check_shape
 
 
-class LinearGaussianVAE(PyroModule):
+class LinearGaussianVAE(PyroModel):
     r"""VAE with a linear Gaussian decoder (diagonal covariance) and a linear encoder.
 
     Args:
@@ -78,6 +79,7 @@ class LinearGaussianVAE(PyroModule):
         check_shape(x, (self.x_dim,))
         check_finite(x)
 
+    @pyro_method
     def model(self, x: torch.Tensor | None = None) -> torch.Tensor:
         if x is not None:
             self.check_x(x)
@@ -87,6 +89,7 @@ class LinearGaussianVAE(PyroModule):
             loc = z @ self.W.T + self.b
             return pyro.sample("x", dist.Normal(loc, self.log_sigma.exp()).to_event(1), obs=x)
 
+    @pyro_method
     def guide(self, x: torch.Tensor | None = None) -> torch.Tensor:
         if x is None:
             raise ValueError("the guide q(z | x) needs observations x, got None")

@@ -17,16 +17,17 @@ import pyro
 import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
-from pyro.nn import PyroModule
+from pyro.nn import pyro_method
 from torch import nn
 
+from pyrogen.models.base import PyroModel
 from pyrogen.models.likelihoods import Likelihood, get_likelihood
 from pyrogen.nn import MLP, ConvDecoder, ConvEncoder, activation
 from pyrogen.transforms import ConditionalAffineAutoregressive, ConditionalPlanar, ConditionalRadial
 from pyrogen.validation import check_finite, check_shape
 
 
-class VAE(PyroModule):
+class VAE(PyroModel):
     r"""Gaussian-latent VAE with an MLP or convolutional encoder and decoder.
 
     Args:
@@ -169,6 +170,7 @@ class VAE(PyroModule):
             check_finite(x)
             self.likelihood.check_support(x)
 
+    @pyro_method
     def model(self, x: torch.Tensor | None = None) -> torch.Tensor:
         if x is not None:
             self.check_x(x)
@@ -179,6 +181,7 @@ class VAE(PyroModule):
             params = self.decode(z)
             return pyro.sample("x", self.likelihood.dist(params, self.event_dim), obs=x)
 
+    @pyro_method
     def guide(self, x: torch.Tensor | None = None) -> torch.Tensor:
         if x is None:
             raise ValueError("the guide q(z | x) needs observations x, got None")

@@ -21,16 +21,17 @@ from typing import Any
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
+from pyro.nn import pyro_method
 from torch import nn
 
 from pyrogen.infer.trainer import make_adam
+from pyrogen.models.base import PyroModel
 from pyrogen.models.likelihoods import Likelihood, get_likelihood
 from pyrogen.nn.quantize import Quantized, VectorQuantizer
 from pyrogen.validation import check_finite, check_shape
 
 
-class VQVAE(PyroModule):
+class VQVAE(PyroModel):
     r"""Convolutional VQ-VAE: ``(C, H, W)`` images -> ``(H/4, W/4)`` grid of code indices.
 
     Args:
@@ -139,6 +140,7 @@ class VQVAE(PyroModule):
         }  # fmt: skip
 
     # -- Pyro model and guide ---------------------------------------------------------------
+    @pyro_method
     def model(self, x: torch.Tensor | None = None) -> torch.Tensor:
         if x is not None:
             self.check_x(x)
@@ -149,6 +151,7 @@ class VQVAE(PyroModule):
             params = self.decode_codes(z)
             return pyro.sample("x", self.likelihood.dist(params, 3), obs=x)
 
+    @pyro_method
     def guide(self, x: torch.Tensor | None = None) -> torch.Tensor:
         if x is None:
             raise ValueError("the guide q(z | x) needs observations x, got None")

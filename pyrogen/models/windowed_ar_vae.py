@@ -14,9 +14,10 @@ import pyro
 import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
-from pyro.nn import PyroModule
+from pyro.nn import pyro_method
 from torch import nn
 
+from pyrogen.models.base import PyroModel
 from pyrogen.nn import MLP
 from pyrogen.validation import check_binary, check_shape
 
@@ -68,7 +69,7 @@ class WindowedARDecoder(nn.Module):
         return self.net(torch.cat(feats, -1)).squeeze(-1)
 
 
-class WindowedARVAE(PyroModule):
+class WindowedARVAE(PyroModel):
     r"""Bernoulli sequences x (B, L): p(z) = N(0, I), p(x | z) autoregressive with a window.
 
     Args:
@@ -104,6 +105,7 @@ class WindowedARVAE(PyroModule):
         loc, raw = self.encoder(x).chunk(2, -1)
         return loc, F.softplus(raw) + 1e-4
 
+    @pyro_method
     def model(self, x: torch.Tensor | None = None) -> torch.Tensor:
         if x is None:
             raise ValueError("WindowedARVAE.model scores data; use sample() to generate")
@@ -113,6 +115,7 @@ class WindowedARVAE(PyroModule):
             logits = self.decoder(x, z)
             return pyro.sample("x", dist.Bernoulli(logits=logits).to_event(1), obs=x)
 
+    @pyro_method
     def guide(self, x: torch.Tensor | None = None) -> torch.Tensor:
         if x is None:
             raise ValueError("the guide q(z | x) needs observations x, got None")
