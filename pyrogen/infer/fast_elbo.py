@@ -76,19 +76,39 @@ def _objective_kind(loss: Any) -> tuple[str, int]:
     )
 
 
-def _check_module(module: nn.Module) -> VAE:
-    if not isinstance(module, VAE):
-        raise FastPathUnavailable(
-            f"the fast path knows pyrogen.models.VAE; got {type(module).__name__}"
-        )
+def check_exact_class(module: nn.Module, base: type) -> None:
+    """The fast paths reproduce ``base``'s own objective, so they run only on ``base`` itself:
+    not on a subclass (which may override any method they rely on) and not on an instance
+    whose own attributes replace its methods (``vae.model = my_model``)."""
     cls = type(module)
-    if cls.model is not VAE.model or cls.guide is not VAE.guide:
+    if not isinstance(module, base):
         raise FastPathUnavailable(
-            f"{cls.__name__} overrides model() or guide(); its structure is not the VAE's"
+            f"the fast path knows pyrogen.models.{base.__name__}; got {cls.__name__}"
         )
+    if cls is not base:
+        overridden = sorted(
+            n
+            for n, f in vars(base).items()
+            if callable(f) and not n.startswith("__") and getattr(cls, n, None) is not f
+        )
+        what = f" and overrides {', '.join(n + '()' for n in overridden)}" if overridden else ""
+        raise FastPathUnavailable(
+            f"{cls.__name__} subclasses {base.__name__}{what}; the fast path runs only on "
+            f"{base.__name__} itself, whose objective it reproduces"
+        )
+    shadowed = sorted(n for n in vars(module) if callable(getattr(base, n, None)))
+    if shadowed:
+        raise FastPathUnavailable(
+            f"the instance's own attribute(s) {shadowed} replace {base.__name__}'s methods; "
+            "the fast path would optimize the class's objective, not the replacement"
+        )
+
+
+def _check_module(module: nn.Module) -> VAE:
+    check_exact_class(module, VAE)
     if getattr(module, "flows", None) is not None:
         raise FastPathUnavailable("the guide is flow-transformed (flow=...), not a plain Normal")
-    return module
+    return cast(VAE, module)
 
 
 def check_structure(module: nn.Module, x: torch.Tensor, latents: Sequence[str] = ("z",)) -> None:

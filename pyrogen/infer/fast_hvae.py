@@ -21,12 +21,14 @@ References:
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
 from pyrogen.infer.fast_elbo import (
-    FastPathUnavailable,
     check_bound_args,
+    check_exact_class,
     check_structure,
     log_normal,
     log_px_given,
@@ -38,18 +40,8 @@ from pyrogen.models.hierarchical_vae import HierarchicalVAE
 
 
 def _check_module(module: nn.Module) -> HierarchicalVAE:
-    if not isinstance(module, HierarchicalVAE):
-        raise FastPathUnavailable(
-            f"the hierarchical fast path knows pyrogen.models.HierarchicalVAE; got "
-            f"{type(module).__name__}"
-        )
-    cls = type(module)
-    if cls.model is not HierarchicalVAE.model or cls.guide is not HierarchicalVAE.guide:
-        raise FastPathUnavailable(
-            f"{cls.__name__} overrides model() or guide(); its structure is not the "
-            "HierarchicalVAE's"
-        )
-    return module
+    check_exact_class(module, HierarchicalVAE)
+    return cast(HierarchicalVAE, module)
 
 
 class HierarchicalObjective(nn.Module):

@@ -1,9 +1,11 @@
 r"""The training loop: one function trains any stepper (SVI, adversarial, ...) on a dataset.
 
-``fit`` adds what a research run needs around ``stepper.step``: device placement, seeding,
-a progress bar, per-epoch train/test metrics written to ``metrics.csv``, atomic checkpoints
-holding the module, optimizer and RNG states (so an interrupted run resumes exactly), and
-detection of NaN/inf that stops with a clear message while keeping the last good checkpoint.
+``fit`` adds what a research run needs around ``stepper.step``: batches of tensors, of tuples
+or dicts of tensors, of Datasets and DataLoaders (:mod:`pyrogen.infer.batches`), device
+placement, seeding, a progress bar, per-epoch train/test metrics written to ``metrics.csv``,
+atomic checkpoints holding the module, optimizer and RNG states (so an interrupted run resumes
+exactly), and detection of NaN/inf that stops with a clear message while keeping the last good
+checkpoint.
 """
 
 from __future__ import annotations
@@ -13,15 +15,18 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pyro
 import torch
 from pyro.infer import SVI
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from pyrogen.infer.batches import Batch, Data, Metrics, batch_source, check_batch
 from pyrogen.infer.checkpoint import (
     apply_default_permissions,
     load_checkpoint,
@@ -32,25 +37,14 @@ from pyrogen.infer.checkpoint import (
 from pyrogen.infer.distributed import barrier, init_from_env
 from pyrogen.infer.svi_adapter import SVIAdapter
 from pyrogen.infer.trainer import Stepper
-from pyrogen.validation import check_finite
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
+DEFAULT_BATCH_SIZE = 128
 
 
 class TrainingDivergedError(RuntimeError):
     """A loss or a parameter became NaN or infinite during training."""
-
-
-class EpochData(Protocol):
-    """A dataset that may change from epoch to epoch (e.g. dynamic binarization)."""
-
-    x: torch.Tensor
-
-    def epoch(self, generator: torch.Generator | None = None) -> torch.Tensor: ...
-
-
-Data = torch.Tensor | EpochData
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -60,31 +54,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return torch.device(device)
 
 
-def _epoch_tensor(data: Data, generator: torch.Generator) -> torch.Tensor:
-    if isinstance(data, torch.Tensor):
-        return data
-    if hasattr(data, "epoch"):
-        return data.epoch(generator)
-    raise TypeError(
-        f"data must be a tensor (N, ...) or a pyrogen.data dataset, got {type(data).__name__}"
-    )
-
-
 def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     # A generator per (seed, epoch): shuffling and data resampling do not depend on how many
     # random numbers the model drew, so a resumed run sees the same batches.
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-
-
-def _validate(stepper: Stepper, x: torch.Tensor) -> None:
-    """Checks the whole dataset once, before any training step, with the model's own checks
-    (shape, finiteness, support of the likelihood) when it has them."""
-    check_x = getattr(stepper.module, "check_x", None)
-    with pyro.validation_enabled(True):
-        if callable(check_x):
-            check_x(x)
-        else:
-            check_finite(x, "training data")
 
 
 def _write_metrics(path: Path, history: Sequence[dict[str, float]]) -> None:
@@ -100,15 +73,15 @@ def _write_metrics(path: Path, history: Sequence[dict[str, float]]) -> None:
     os.replace(tmp, path)
 
 
-def _mean_metrics(
-    fn: Callable[[torch.Tensor], dict[str, torch.Tensor]], x: torch.Tensor, batch_size: int
-) -> dict[str, torch.Tensor]:
-    totals: dict[str, torch.Tensor] = {}
-    for i in range(0, x.shape[0], batch_size):
-        batch = x[i : i + batch_size]
-        for k, v in fn(batch).items():
-            totals[k] = totals.get(k, 0) + v.detach() * batch.shape[0]
-    return {k: v / x.shape[0] for k, v in totals.items()}
+def _mean_metrics(fn: Callable[..., Metrics], batches: Iterable[Batch]) -> Metrics:
+    """``fn``'s metrics averaged over the examples of ``batches`` (weighted by batch size)."""
+    totals: Metrics = {}
+    n = 0
+    for batch in batches:
+        for k, v in batch.call(fn).items():
+            totals[k] = totals.get(k, 0) + v.detach() * batch.size
+        n += batch.size
+    return {k: v / n for k, v in totals.items()}
 
 
 def fit(
@@ -116,7 +89,7 @@ def fit(
     data: Data,
     *,
     epochs: int = 10,
-    batch_size: int = 128,
+    batch_size: int | None = None,
     test_data: Data | None = None,
     device: str | torch.device = "auto",
     out: str | os.PathLike[str] | None = None,
@@ -128,21 +101,51 @@ def fit(
 ) -> list[dict[str, float]]:
     """Trains ``stepper`` for ``epochs`` passes over ``data``.
 
+    Each batch holds the model's arguments and is passed on as ``stepper.step(*batch)``
+    (a tensor or a tuple/list of tensors) or ``stepper.step(**batch)`` (a dict), e.g.
+    ``model(x, y)`` for a conditional model trained on ``(x, y)``; ``stepper.evaluate``
+    receives the test batches the same way. Metrics are averaged over examples, the size of
+    a batch being the leading dimension of its first tensor.
+
     Args:
         stepper: a :class:`~pyrogen.infer.trainer.Stepper` (e.g.
             :class:`~pyrogen.infer.SVITrainer`, an adversarial trainer) or a
             :class:`pyro.infer.SVI` object.
-        data: training data, a tensor ``(N, ...)`` or a :mod:`pyrogen.data` dataset (which
-            may resample, e.g. dynamic binarization, every epoch).
+        data: training data, one of
+
+            - a tensor ``(N, ...)``: batches ``(B, ...)``, one argument;
+            - a tuple/list of tensors ``(N, ...)`` sharing ``N``, e.g. ``(x, y)``: batches
+              ``(x[rows], y[rows])``, positional arguments;
+            - a dict of tensors ``(N, ...)`` sharing ``N``: batches ``{name: t[rows]}``,
+              keyword arguments;
+            - a :mod:`pyrogen.data` dataset: its ``epoch(generator)`` returns the epoch's
+              tensor ``(N, ...)`` (it may resample, e.g. dynamic binarization);
+            - a map-style :class:`~torch.utils.data.Dataset` with ``__len__``, whose items are
+              a tensor ``(...)``, a tuple or a dict of tensors: batched and collated by fit,
+              in an order drawn from the seed and the epoch, one batch in memory at a time;
+            - a :class:`~torch.utils.data.DataLoader` yielding batches of those three kinds:
+              iterated as given every epoch (its own sampler, workers and ``pin_memory``),
+              one batch in memory at a time; it may be larger than memory, or an
+              :class:`~torch.utils.data.IterableDataset` without a length.
+
+            In-memory data (the first four kinds) are checked as a whole before training and
+            moved to the device at once; Datasets and DataLoaders are checked and moved batch
+            by batch, before the step that uses the batch.
         epochs: total number of epochs (a resumed run continues up to this number).
-        batch_size: examples per step; the last batch of an epoch may be smaller.
-        test_data: evaluated after every epoch (a dynamically binarized test set is
-            binarized once, with a fixed seed, so epochs are comparable).
+        batch_size: examples per step for tensors and Datasets (``None``: 128); the last
+            batch of an epoch may be smaller. A DataLoader batches itself: giving both is
+            an error.
+        test_data: evaluated after every epoch, in order; the same kinds as ``data`` (a
+            dynamically binarized test set is binarized once, with a fixed seed, so epochs
+            are comparable).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ...
         out: run directory for ``checkpoint.pt`` and ``metrics.csv``; ``None`` keeps
             nothing on disk.
         seed: seeds Pyro/torch/numpy/random at the start and every epoch's shuffling.
-        resume: continue from ``out/checkpoint.pt`` when it exists.
+        resume: continue from ``out/checkpoint.pt`` when it exists. The resumed run sees the
+            same batches as an uninterrupted one: the order of in-memory data and Datasets is
+            drawn from the seed and the epoch alone, and the global torch generator (which a
+            DataLoader's ``shuffle=True`` draws from) is restored from the checkpoint.
         progress: show a tqdm progress bar.
         check_every: steps between NaN/inf checks of the loss (each check syncs the host).
         callback: called as ``callback(epoch, metrics)`` after every epoch.
@@ -152,7 +155,8 @@ def fit(
     gradients are averaged by DistributedDataParallel (see
     :mod:`pyrogen.infer.distributed`; the stepper needs a ``distribute(ctx)`` method, as
     :class:`~pyrogen.infer.SVITrainer` has), and rank 0 alone writes the checkpoint, the
-    metrics and the progress bar.
+    metrics and the progress bar. Every rank must therefore see the same global batches: a
+    DataLoader needs the same seeded order on every rank, not a ``DistributedSampler``.
 
     Returns:
         One dict of metrics per epoch: ``epoch``, ``train_<key>`` and ``test_<key>`` for
@@ -160,6 +164,11 @@ def fit(
         example), and ``seconds``.
 
     Raises:
+        TypeError: ``data`` or ``test_data`` is none of the kinds above.
+        ValueError: empty data, fields of different leading dimensions, values the model
+            rejects (NaN/inf, outside the likelihood's support, wrong shape; for a Dataset or
+            DataLoader the message names the epoch and the batch), or a ``batch_size``
+            given with a DataLoader.
         TrainingDivergedError: a loss or parameter became NaN/inf; the checkpoint of the
             last good epoch is left in place.
     """
@@ -167,12 +176,20 @@ def fit(
         stepper = SVIAdapter(stepper)
     if not isinstance(stepper, Stepper):
         raise TypeError(
-            "fit needs a stepper with module, step(x), evaluate(x), state_dict() and "
-            f"load_state_dict(); got {type(stepper).__name__}. Wrap a model as "
+            "fit needs a stepper with module, step(*batch), evaluate(*batch), state_dict() "
+            f"and load_state_dict(); got {type(stepper).__name__}. Wrap a model as "
             "pyrogen.infer.SVITrainer(model, loss)."
         )
+    if batch_size is not None and isinstance(data, DataLoader):
+        raise ValueError(
+            f"batch_size={batch_size} was given with a DataLoader, which makes its own "
+            "batches: set the batch size on the DataLoader and leave batch_size=None"
+        )
+    batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"expected epochs >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
+    train = batch_source(data, batch_size, "training")
+    test = None if test_data is None else batch_source(test_data, batch_size, "test")
     dev = resolve_device(device)
     ctx = init_from_env(dev)
     if ctx is not None:
@@ -203,52 +220,52 @@ def fit(
             )
         distribute(ctx)
 
-    first_epoch = start_epoch
     saved = start_epoch  # the last epoch whose checkpoint this run wrote or resumed from
-    first = _epoch_tensor(data, epoch_generator(seed, start_epoch))
-    _validate(stepper, first)
-    test_x = None
-    if test_data is not None:
-        test_x = _epoch_tensor(test_data, epoch_generator(seed, -1)).to(dev)
-        _validate(stepper, test_x)
+    check = partial(check_batch, stepper.module)
+    # In-memory data are checked whole, now; streamed batches as they arrive.
+    train.check_ahead(epoch_generator(seed, start_epoch), check)
+    if test is not None:
+        test = test.frozen(epoch_generator(seed, -1), dev)
+        test.check_ahead(None, check)
 
-    n = first.shape[0]
-    steps_per_epoch = math.ceil(n / batch_size)
-    # The data were checked above; per-step distribution argument checks would only cost time.
+    # The data were checked; per-step distribution argument checks would only cost time.
     with pyro.validation_enabled(False):
         for epoch in range(start_epoch, epochs):
             t0 = time.perf_counter()
-            gen = epoch_generator(seed, epoch)
-            xe = first if epoch == first_epoch else _epoch_tensor(data, gen)
-            if dev.type == "cuda" and xe.device.type == "cpu":
-                # Page-locked host memory lets the copy run asynchronously.
-                xe = xe.pin_memory()
-            xe = xe.to(dev, non_blocking=True)
-            perm = torch.randperm(n, generator=gen).to(dev)
-            totals: dict[str, torch.Tensor] = {}
+            where = f"epoch {epoch + 1}"
+            totals: Metrics = {}
+            n = steps = 0
+            metrics: Metrics = {}
             bar = tqdm(
-                range(steps_per_epoch),
+                train.batches(epoch_generator(seed, epoch), dev, check, where),
+                total=train.num_batches(),
                 desc=f"epoch {epoch + 1}/{epochs}",
                 disable=not progress,
                 leave=False,
             )
-            for step in bar:
-                idx = perm[step * batch_size : (step + 1) * batch_size]
-                metrics = stepper.step(xe[idx])
+            for batch in bar:
+                metrics = batch.call(stepper.step)
                 for k, v in metrics.items():
-                    totals[k] = totals.get(k, 0) + v.detach() * idx.shape[0]
-                if (step + 1) % check_every == 0 or step + 1 == steps_per_epoch:
+                    totals[k] = totals.get(k, 0) + v.detach() * batch.size
+                n += batch.size
+                steps += 1
+                if steps == 1 and epoch == start_epoch and progress:
+                    _say_path(stepper)
+                if steps % check_every == 0:
                     loss = float(metrics["loss"])
                     bar.set_postfix(loss=f"{loss:.3f}")
-                    _check_finite_loss(loss, epoch, step, ckpt, saved)
+                    _check_finite_loss(loss, epoch, steps - 1, ckpt, saved)
+            if steps % check_every != 0:  # the last step, unless checked above
+                _check_finite_loss(float(metrics["loss"]), epoch, steps - 1, ckpt, saved)
             _check_finite_params(stepper, epoch, ckpt, saved)
             row: dict[str, float] = {"epoch": epoch + 1}
             row.update({f"train_{k}": float(v) / n for k, v in totals.items()})
             # A loss that was NaN/inf on a step between the periodic checks shows up here.
             _check_finite_loss(row.get("train_loss", 0.0), epoch, None, ckpt, saved)
-            if test_x is not None:
-                test = _mean_metrics(stepper.evaluate, test_x, batch_size)
-                row.update({f"test_{k}": float(v) for k, v in test.items()})
+            if test is not None:
+                batches = test.batches(None, dev, check, where)
+                metrics = _mean_metrics(stepper.evaluate, batches)
+                row.update({f"test_{k}": float(v) for k, v in metrics.items()})
             row["seconds"] = time.perf_counter() - t0
             history.append(row)
             if is_writer and out_dir is not None and ckpt is not None:
@@ -271,6 +288,13 @@ def fit(
                 shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
                 tqdm.write(f"epoch {epoch + 1}/{epochs}: {shown}")
     return history
+
+
+def _say_path(stepper: Stepper) -> None:
+    """Which implementation of the objective trains (decided on the first batch), and why."""
+    path = getattr(stepper, "path", None)
+    if path is not None:
+        tqdm.write(f"objective path: {path} ({getattr(stepper, 'path_reason', '')})")
 
 
 def _diverged(what: str, epoch: int, step: int | None, ckpt: Path | None, saved: int) -> None:

@@ -39,6 +39,11 @@ class IWAE_ELBO(ParticleELBO):
     is replayed at the sampled values, which for a flow needs the transform's inverse.
     The guide's and the model's parameters must be disjoint for ``"dreg"``.
 
+    With a latent outside the data plate (a global latent) the whole trace is one example:
+    log w_k = log p(x, z_k) - log q(z_k | x) sums every site with its own scale, and the value
+    is the whole trace's K-sample bound, that of ``pyro.infer.RenyiELBO(alpha=0)`` on the
+    same draws (with subsampling, Renyi's scaled weights too, which are not a bound).
+
     Args:
         num_particles: K.
         estimator: ``"reparam"``, ``"stl"`` or ``"dreg"``.
@@ -72,6 +77,8 @@ class IWAE_ELBO(ParticleELBO):
         Inference, G. Roeder, Y. Wu, D. Duvenaud, 2017, eq. (8). https://arxiv.org/abs/1703.09194
     """
 
+    whole_trace_if_global = True
+
     def __init__(
         self,
         num_particles: int = 1,
@@ -95,11 +102,11 @@ class IWAE_ELBO(ParticleELBO):
             log_q = p.log_q
             if self.estimator == "stl":
                 fixed_z = {name: v.detach() for name, v in p.values.items()}
-                score = self.guide_log_q(guide, p.guide_trace, fixed_z, args, kwargs)
+                score = self.guide_log_q(guide, p.guide_trace, fixed_z, args, kwargs, p.whole_trace)
                 # Same value; the gradient of the score part (phi at fixed z) is removed.
                 log_q = log_q - score + score.detach()
             log_w, scale = p.log_p - log_q, p.scale
-        bound = torch.logsumexp(log_w, dim=0) - math.log(self.num_particles)  # (B,)
+        bound = torch.logsumexp(log_w, dim=0) - math.log(self.num_particles)  # (B,) or (1,)
         if self.estimator == "dreg":
             weights = torch.softmax(log_w.detach(), dim=0)
             surrogate = (weights * log_w).sum(0)
@@ -118,36 +125,41 @@ class IWAE_ELBO(ParticleELBO):
         self._require_reparam(guide_trace, "IWAE_ELBO(estimator='dreg')")
         n = self.plate_nesting
         assert n is not None
-        weights: list[torch.Tensor] = []  # filled once log w is known, read in backward
+        # {site: w~ viewed against z's layout}, filled once log w is known, read in backward.
+        weights: dict[str, torch.Tensor] = {}
 
         def hooked(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             out = {}
             for name, value in values.items():
                 out[name] = value
                 if value.requires_grad:
-                    # (K, B) weights viewed against z's (K, ..., B, ..., *event) layout.
-                    shape = [1] * value.dim()
-                    shape[0] = -1
-                    ddim = self._data_dim(name, guide_trace.nodes[name])
-                    if ddim is not None:
-                        shape[n + 1 + ddim] = value.shape[n + 1 + ddim]
                     out[name] = value.view_as(value)
-                    out[name].register_hook(_scale_by(weights, shape))
+                    out[name].register_hook(_scale_by(weights, name))
             return out
 
         p = self._particles(
             model, guide, args, kwargs, model_values=hooked, guide_trace=guide_trace
         )
-        log_q = self.guide_log_q(guide, guide_trace, p.model_values, args, kwargs)
+        whole = p.whole_trace
+        log_q = self.guide_log_q(guide, guide_trace, p.model_values, args, kwargs, whole)
         fixed_z = {name: v.detach() for name, v in p.values.items()}
-        score = self.guide_log_q(guide, guide_trace, fixed_z, args, kwargs)
-        log_w = p.log_p - (log_q - score + score.detach())  # (K, B)
-        weights.append(torch.softmax(log_w.detach(), dim=0))
+        score = self.guide_log_q(guide, guide_trace, fixed_z, args, kwargs, whole)
+        log_w = p.log_p - (log_q - score + score.detach())  # (K, B), or (K, 1) if whole
+        w = torch.softmax(log_w.detach(), dim=0)
+        for name, value in p.values.items():
+            # (K, B) weights viewed against z's (K, ..., B, ..., *event) layout; a whole
+            # trace's (K, 1) weights against (K, 1, ..., 1).
+            shape = [1] * value.dim()
+            shape[0] = -1
+            ddim = None if whole else self._data_dim(name, guide_trace.nodes[name])
+            if ddim is not None:
+                shape[n + 1 + ddim] = value.shape[n + 1 + ddim]
+            weights[name] = w.reshape(shape)
         return log_w, p.scale
 
 
-def _scale_by(weights: list[torch.Tensor], shape: list[int]) -> Callable:
+def _scale_by(weights: dict[str, torch.Tensor], name: str) -> Callable:
     def hook(grad: torch.Tensor) -> torch.Tensor:
-        return grad * weights[0].reshape(shape)
+        return grad * weights[name]
 
     return hook

@@ -6,8 +6,13 @@ works with the matrix of log importance weights
     log w_{k,b} = log p(x_b, z_{k,b}) - log q(z_{k,b} | x_b),    shape (K, B),
 
 where each term sums every sample site of example b (sites in plates nested inside the data
-plate are summed too). :class:`ParticleELBO` runs the guide and the model once under an
-outermost particle plate, checks that the plates allow per-example weights, and derives
+plate are summed too). A latent outside the data plate (a global latent) couples the
+examples; objectives defined for any model then take the whole trace as one example,
+
+    log w_k = log p(x, z_k) - log q(z_k | x),    shape (K, 1),
+
+every site summed with its own scale. :class:`ParticleELBO` runs the guide and the model once
+under an outermost particle plate, checks that the plates allow these weights, and derives
 ``loss`` and ``loss_and_grads`` from the subclass's ``differentiable_loss``.
 """
 
@@ -16,7 +21,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pyro
 import torch
@@ -40,9 +45,13 @@ class Particles:
         guide_trace: the guide's trace (subsample sites kept, so that it can be replayed).
         values: latent values ``{name: (K, ..., B, ..., *event)}`` sampled by the guide.
         model_values: the latent values the model was run with.
-        log_p: ``(K, B)`` log p(x_b, z_{k,b}), every model site of example b summed.
-        log_q: ``(K, B)`` log q(z_{k,b} | x_b), every guide site of example b summed.
-        scale: the common scale of all sites (the data plate's subsampling factor).
+        log_p: ``(K, B)`` log p(x_b, z_{k,b}), every model site of example b summed
+            (``(K, 1)`` for the whole trace).
+        log_q: ``(K, B)`` log q(z_{k,b} | x_b), every guide site of example b summed
+            (``(K, 1)`` for the whole trace).
+        scale: the common scale of all sites (the data plate's subsampling factor); 1 for
+            the whole trace, whose sums already carry each site's scale.
+        whole_trace: whether a global latent made the whole trace one example.
     """
 
     guide_trace: Trace
@@ -51,6 +60,7 @@ class Particles:
     log_p: torch.Tensor
     log_q: torch.Tensor
     scale: float
+    whole_trace: bool = False
 
     @property
     def log_w(self) -> torch.Tensor:
@@ -76,10 +86,17 @@ class ParticleELBO(ELBO):
         num_particles: K, the number of particles drawn per example (all at once).
         data_plate: name of the plate over independent examples. Every sample site must lie
             inside it and every other vectorized plate must be nested inside it. A model with
-            no vectorized plate at all is treated as a single example.
+            no vectorized plate at all is treated as a single example. When some sites lie
+            inside it and some outside (a global latent), subclasses that set
+            ``whole_trace_if_global`` treat the whole trace as one example and the others
+            raise ``ValueError``.
         max_plate_nesting: number of plates in the model (without the particle plate);
             guessed by one extra run of the guide and model when not given.
     """
+
+    #: Whether a global latent makes the whole trace one example (``log w`` of shape
+    #: ``(K, 1)``) instead of an error: true for objectives defined for any model.
+    whole_trace_if_global: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -184,21 +201,31 @@ class ParticleELBO(ELBO):
         if is_validation_enabled():
             assert self.plate_nesting is not None
             check_model_guide_match(model_trace, guide_trace, self.plate_nesting + 1)
-        log_q, scale_q = self._sum_per_example(dict(prune_subsample_sites(guide_trace).nodes))
-        log_p, scale_p = self._sum_per_example(dict(prune_subsample_sites(model_trace).nodes))
+        q_sites = dict(prune_subsample_sites(guide_trace).nodes)
+        p_sites = dict(prune_subsample_sites(model_trace).nodes)
+        whole = self._is_whole_trace(q_sites, p_sites)
+        log_q, scale_q = self._sum_per_example(q_sites, whole)
+        log_p, scale_p = self._sum_per_example(p_sites, whole)
         if scale_q != scale_p:
             raise ValueError(
                 f"model sites are scaled by {scale_p} but guide sites by {scale_q}; "
                 f"{type(self).__name__} needs one common scale (the data plate's subsampling)"
             )
-        return Particles(guide_trace, values, model_in, log_p, log_q, scale_p)
+        return Particles(guide_trace, values, model_in, log_p, log_q, scale_p, whole)
 
     def guide_log_q(
-        self, guide: Callable, guide_trace: Trace, values: dict[str, torch.Tensor], args, kwargs
+        self,
+        guide: Callable,
+        guide_trace: Trace,
+        values: dict[str, torch.Tensor],
+        args,
+        kwargs,
+        whole_trace: bool = False,
     ) -> torch.Tensor:
-        """``(K, B)`` log q of the guide replayed at ``values`` (recomputes every conditional)."""
+        """``(K, B)`` log q of the guide replayed at ``values`` (recomputes every conditional);
+        ``(K, 1)`` when ``whole_trace`` (pass :attr:`Particles.whole_trace`)."""
         trace = self._replay(guide, guide_trace, values, args, kwargs)
-        return self._sum_per_example(dict(prune_subsample_sites(trace).nodes))[0]
+        return self._sum_per_example(dict(prune_subsample_sites(trace).nodes), whole_trace)[0]
 
     # -- per-example sums ----------------------------------------------------------------
     def _data_dim(self, name: str, site: Any) -> int | None:
@@ -222,7 +249,48 @@ class ParticleELBO(ELBO):
             )
         return data[0].dim
 
-    def _sum_per_example(self, sites: dict[str, Any]) -> tuple[torch.Tensor, float]:
+    def _in_data_plate(self, site: Any) -> bool:
+        return any(f.name == self.data_plate for f in site["cond_indep_stack"] if f.vectorized)
+
+    def _is_whole_trace(self, *traces: dict[str, Any]) -> bool:
+        """A global latent: some sample sites lie inside the data plate and some outside it,
+        and this objective takes the whole trace as one example then."""
+        if not self.whole_trace_if_global:
+            return False
+        inside = [
+            self._in_data_plate(site)
+            for sites in traces
+            for site in sites.values()
+            if site["type"] == "sample"
+        ]
+        return any(inside) and not all(inside)
+
+    def _sum_whole_trace(self, sites: dict[str, Any]) -> tuple[torch.Tensor, float]:
+        """``(K, 1)`` sum of every site's scaled log-density (Trace_ELBO's per-site sum)."""
+        n = self.plate_nesting
+        assert n is not None
+        total: torch.Tensor | float = 0.0
+        for name, site in sites.items():
+            if site["type"] != "sample":
+                continue
+            lp = site["fn"].log_prob(site["value"], *site["args"], **site["kwargs"])
+            lp = scale_and_mask(lp, site["scale"], site["mask"])
+            if lp.dim() > n + 1:
+                raise ValueError(
+                    f"site {name!r} has log_prob shape {tuple(lp.shape)}: more batch dims than "
+                    f"the {n} plate(s) and the particle plate; use .to_event() for event dims"
+                )
+            lp = lp.reshape((1,) * (n + 1 - lp.dim()) + lp.shape)
+            total = total + lp.reshape(lp.shape[0], -1).sum(-1, keepdim=True)  # (K, 1)
+        if not isinstance(total, torch.Tensor):
+            total = torch.zeros(())
+        return total, 1.0
+
+    def _sum_per_example(
+        self, sites: dict[str, Any], whole_trace: bool = False
+    ) -> tuple[torch.Tensor, float]:
+        if whole_trace:
+            return self._sum_whole_trace(sites)
         n = self.plate_nesting
         assert n is not None
         total: torch.Tensor | float = 0.0
@@ -251,7 +319,9 @@ class ParticleELBO(ELBO):
             raise ValueError(
                 f"{type(self).__name__}: site(s) {outside} lie outside the data plate "
                 f"{self.data_plate!r}; a global latent couples the examples, so per-example "
-                f"importance weights are undefined"
+                f"importance weights are undefined. STL_ELBO, IWAE_ELBO and VIMCO_ELBO take "
+                f"such a trace as one example; so do pyro.infer.TraceGraph_ELBO (the ELBO) "
+                f"and pyro.infer.RenyiELBO(alpha=0) (the K-sample bound)"
             )
         if len(scales) > 1:
             raise ValueError(

@@ -27,9 +27,14 @@ class STL_ELBO(ParticleELBO):
     the path through z = g(eps, phi) remains. Every guide site must be reparameterizable.
     The model's parameters get the usual reparameterized gradient.
 
+    The ELBO is defined for any model: with a latent outside the data plate (a global latent)
+    the whole trace is one example, log p and log q summing every site with its own scale as
+    :class:`~pyro.infer.Trace_ELBO` does, so the value is Trace_ELBO's on the same draws.
+
     Args:
         num_particles: K, drawn at once under a particle plate.
-        data_plate: name of the plate over examples.
+        data_plate: name of the plate over examples (see
+            :class:`~pyrogen.infer.particles.ParticleELBO` for the plate rules).
         max_plate_nesting: plates in the model; guessed when not given.
 
     References:
@@ -38,13 +43,15 @@ class STL_ELBO(ParticleELBO):
         https://arxiv.org/abs/1703.09194
     """
 
+    whole_trace_if_global = True
+
     def differentiable_loss(
         self, model: Callable, guide: Callable, *args: Any, **kwargs: Any
     ) -> torch.Tensor:
         p = self._particles(model, guide, args, kwargs)
         self._require_reparam(p.guide_trace, "STL_ELBO")
         fixed_z = {name: v.detach() for name, v in p.values.items()}
-        score = self.guide_log_q(guide, p.guide_trace, fixed_z, args, kwargs)
+        score = self.guide_log_q(guide, p.guide_trace, fixed_z, args, kwargs, p.whole_trace)
         log_q = p.log_q - score + score.detach()  # same value, no gradient at fixed z
-        elbo = (p.log_p - log_q).mean(0)  # (B,)
+        elbo = (p.log_p - log_q).mean(0)  # (B,), or (1,) for the whole trace
         return -p.scale * elbo.sum()

@@ -9,6 +9,8 @@ import torch
 from pyro.infer import SVI
 from torch import nn
 
+from pyrogen.infer.objective import batch_of
+
 
 class SVIAdapter:
     """Wraps ``pyro.infer.SVI`` in the :class:`~pyrogen.infer.trainer.Stepper` protocol.
@@ -23,13 +25,13 @@ class SVIAdapter:
         self.svi = svi
         self.module = module if module is not None else nn.Module()
 
-    def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        loss = torch.tensor(self.svi.step(x) / x.shape[0])
+    def step(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        loss = torch.tensor(self.svi.step(*args, **kwargs) / batch_of(args, kwargs))
         return {"loss": loss, "elbo": -loss}
 
-    def evaluate(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            loss = torch.tensor(self.svi.evaluate_loss(x) / x.shape[0])
+            loss = torch.tensor(self.svi.evaluate_loss(*args, **kwargs) / batch_of(args, kwargs))
         return {"loss": loss, "elbo": -loss}
 
     def state_dict(self) -> dict[str, Any]:

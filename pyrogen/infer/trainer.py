@@ -8,18 +8,20 @@ under the same loop, with the same checkpoints, progress bar and metrics.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Any, Protocol, runtime_checkable
 
 import pyro
 import torch
+from pyro import poutine
 from pyro.infer import ELBO, Trace_ELBO
 from torch import nn
 
 from pyrogen.infer.adam_step import FusedAdamStep
-from pyrogen.infer.distributed import DataParallelObjective, DistContext
-from pyrogen.infer.fast_elbo import FastPathUnavailable, VAEObjective, fast_objective
-from pyrogen.infer.fast_hvae import HierarchicalObjective
-from pyrogen.infer.vae_backward import ManualBackward, supports_manual_backward
+from pyrogen.infer.distributed import DistContext
+from pyrogen.infer.objective import TrainingObjective, batch_of, compile_objective
+from pyrogen.infer.param_sites import ParamSites
+from pyrogen.infer.pyro_objective import PyroObjective, check_jit_params
 
 
 @runtime_checkable
@@ -33,13 +35,13 @@ class Stepper(Protocol):
 
     module: nn.Module
 
-    def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One update on a batch; returns 0-dim tensors (no host sync). ``"loss"`` is the
-        per-example objective being minimized (nats when it is a negative bound); SVI
-        steppers also report ``"elbo"`` = -loss."""
+    def step(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        """One update on a batch (the model's arguments, e.g. ``x`` or ``x, y``); returns
+        0-dim tensors (no host sync). ``"loss"`` is the per-example objective being minimized
+        (nats when it is a negative bound); SVI steppers also report ``"elbo"`` = -loss."""
         ...
 
-    def evaluate(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         """The same quantities as :meth:`step` on a batch, without updating anything."""
         ...
 
@@ -61,60 +63,77 @@ def make_adam(
     return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, fused=fused)
 
 
-class _PyroObjective(nn.Module):
-    """``loss.differentiable_loss(model, guide, x[rows])``: the Pyro path, as a module so
-    that it can be wrapped for data-parallel training like the fast path."""
-
-    def __init__(self, module: nn.Module, loss: ELBO):
-        super().__init__()
-        self.module, self.loss = module, loss
-
-    def forward(self, x: torch.Tensor, rows: slice | None = None) -> torch.Tensor:
-        if rows is not None:
-            x = x[rows]
-        m: Any = self.module
-        loss: Any = self.loss  # every pyro ELBO subclass has differentiable_loss
-        return loss.differentiable_loss(m.model, m.guide, x)
-
-
 class SVITrainer:
-    r"""Stochastic variational inference with one torch optimizer over the module.
+    r"""Stochastic variational inference: one torch optimizer over every parameter.
 
-    Each step minimizes ``loss.differentiable_loss(model, guide, x) / batch``, i.e. the
-    negative ELBO (or any other objective subclassing :class:`pyro.infer.ELBO`) in nats per
-    example. Unlike :class:`pyro.infer.SVI`, the parameters are the module's own
-    (``module_local_params``) and a single optimizer updates all of them at once.
+    Each step minimizes ``loss`` per example, ``loss(model, guide, *batch) / B`` (the negative
+    ELBO, or any other :class:`pyro.infer.ELBO`: Trace, TraceMeanField, TraceGraph,
+    TraceEnum, Renyi, the Jit variants, TraceTailAdaptive, and pyrogen's own objectives), and
+    is always the same three moves: zero the gradients, the objective's ``loss_and_grads``,
+    the optimizer step. The batch is passed to ``model`` and ``guide`` as given:
+    ``step(x)`` or, for a conditional model, ``step(x, y)``.
 
-    For a :class:`~pyrogen.models.VAE` trained with ``Trace_ELBO`` or
-    ``IWAE_ELBO(estimator="reparam")`` the objective is evaluated without Pyro's tracing
-    (:mod:`pyrogen.infer.fast_elbo`): the same value and gradient on the same random draws,
-    faster. Other models and objectives take the Pyro path; ``fast_reason`` says why. For an
-    MLP VAE with a Bernoulli likelihood the fast path's gradient is moreover derived by hand
-    (:mod:`pyrogen.infer.vae_backward`: no autograd graph) and the default Adam launches its
-    fused kernel directly (:mod:`pyrogen.infer.adam_step`); ``backward_reason`` says why
-    not, when not.
+    The parameters are found the way Pyro's ``SVI`` finds them, and more: the module's own
+    parameters, and every ``param`` site the model and guide touch (``pyro.param`` in a
+    hand-written guide, ``pyro.module``, an AutoGuide's parameters, which exist only after
+    its first call). The first batch runs the model and guide once to create them, before
+    the optimizer is built; parameters that appear later join it as they appear. A trainer
+    whose model and guide use no parameter, or whose first step gives none a gradient,
+    raises instead of training nothing.
+
+    Which implementation evaluates the objective is chosen by
+    :func:`~pyrogen.infer.objective.compile_objective`: Pyro's evaluation for any model and
+    objective; for ``Trace_ELBO`` on any model whose latents are all reparameterized, the
+    same value scored as the sites are drawn, without Pyro's traces
+    (:class:`~pyrogen.infer.tracing_free.TracingFree_ELBO`); for the built-in
+    :class:`~pyrogen.models.VAE` and :class:`~pyrogen.models.HierarchicalVAE` with
+    ``Trace_ELBO`` or ``IWAE_ELBO(estimator="reparam")``, the bound straight from the
+    networks, with a hand-derived gradient where it applies. The faster paths run only where
+    they are the same objective (exact class, no method replaced, equal to Pyro's value on
+    the same draws on the first batch); ``path`` and ``path_reason`` say which runs and why.
+
+    Parameters live wherever the model keeps them: in the module (PyroModule attributes,
+    module-local parameters) or in Pyro's global parameter store; the trainer does not
+    change ``pyro.settings``.
 
     Args:
-        module: a :class:`~pyro.nn.PyroModule` with ``model`` and ``guide`` methods.
+        module: an :class:`~torch.nn.Module` with ``model`` and ``guide`` methods (or
+            attributes, e.g. ``module.guide = AutoNormal(module.model)``).
         loss: the objective; defaults to :class:`~pyro.infer.Trace_ELBO`.
-        optim: a torch optimizer over ``module.parameters()``; defaults to Adam(``lr``).
+        optim: a torch optimizer; defaults to Adam(``lr``) over every parameter found.
         lr: learning rate of the default optimizer.
-        fast: use the tracing-free objective when the model and loss allow it.
+        fast: allow the tracing-free objective where it is the same objective.
         analytic_kl: closed-form KL(q(z|x) || p(z)) in the ELBO (same expectation, lower
-            variance; needs the fast path and raises when it is unavailable).
-        particle_chunk: with the fast path, evaluate at most this many particles at a time
-            (bounded memory for large K, one extra forward pass; see
+            variance; needs the tracing-free path and raises when it is unavailable).
+        particle_chunk: with the tracing-free path, evaluate at most this many particles at
+            a time (bounded memory for large K; see
             :class:`~pyrogen.infer.fast_elbo.VAEObjective`).
-        compile: ``torch.compile`` the step: the hand-derived forward and backward when
-            they apply (its elementwise kernels fused; the optimizer keeps its one fused
-            kernel), else the fast objective and the optimizer step. The first step compiles
-            (seconds; on CPU it needs a C++ compiler); see ``docs/performance.md``.
-        manual_backward: with the fast path, use the hand-derived gradient where it applies
-            (same value and gradient up to float rounding); ``False`` keeps autograd.
-        bf16: evaluate the objective under ``torch.autocast`` in bfloat16 (matrix products
-            in bfloat16, reductions and the likelihood in float32; parameters, gradients and
-            optimizer state stay float32). Pays on GPUs and CPUs with bfloat16 units; the
-            bound changes by bfloat16 rounding (about 3 significant digits per product).
+        compile: ``torch.compile`` the hand-derived step, else the tracing-free objective.
+            The first step compiles (seconds; on CPU it needs a C++ compiler).
+        manual_backward: with the tracing-free path, use the hand-derived gradient where it
+            applies (same value and gradient up to float rounding); ``False`` keeps autograd.
+        bf16: evaluate the tracing-free objective under ``torch.autocast`` in bfloat16
+            (matrix products in bfloat16, reductions in float32; parameters, gradients and
+            optimizer state stay float32).
+
+    Example:
+        >>> import torch, pyro, pyro.distributions as dist
+        >>> from pyro.infer.autoguide import AutoNormal
+        >>> from pyro.nn import PyroModule
+        >>> class Mean(PyroModule):
+        ...     def model(self, x):
+        ...         mu = pyro.sample("mu", dist.Normal(0.0, 10.0))
+        ...         with pyro.plate("data", len(x)):
+        ...             pyro.sample("x", dist.Normal(mu, 1.0), obs=x)
+        >>> pyro.set_rng_seed(0)
+        >>> m = Mean()
+        >>> m.guide = AutoNormal(m.model)  # its parameters exist only after its first call
+        >>> trainer = SVITrainer(m, lr=0.1)
+        >>> x = torch.full((50,), 3.0)
+        >>> for _ in range(1000):
+        ...     _ = trainer.step(x)
+        >>> trainer.path, round(m.guide.median()["mu"].item(), 1)
+        ('tracing-free', 3.0)
     """
 
     def __init__(
@@ -141,157 +160,230 @@ class SVITrainer:
         self.loss = loss if loss is not None else Trace_ELBO()
         self._lr = lr
         self._optim = optim
-        self.compile = compile
-        self.fast_reason: str | None = "disabled (fast=False)"
-        self._fast: VAEObjective | HierarchicalObjective | None = None
-        if fast or analytic_kl:
-            try:
-                self._fast = fast_objective(
-                    module, self.loss, analytic_kl=analytic_kl, particle_chunk=particle_chunk
-                )
-                self.fast_reason = None
-            except FastPathUnavailable as e:
-                if analytic_kl:
-                    raise
-                self.fast_reason = str(e)
-        self._slow = _PyroObjective(module, self.loss)
-        self._parallel: DataParallelObjective | None = None
-        self._ctx: Any = None
-        self._compiled_step: Any = None
-        self.manual_backward = manual_backward
-        self.bf16 = bf16
-        self.backward_reason: str | None = None if manual_backward else "disabled"
-        self._manual: ManualBackward | None = None
-        self._manual_call: Any = None  # ManualBackward.__call__, compiled with compile=True
+        self._user_optim = optim is not None
+        self.compile, self.bf16, self.manual_backward = compile, bf16, manual_backward
+        self.objective: TrainingObjective = compile_objective(
+            module,
+            self.loss,
+            fast=fast,
+            analytic_kl=analytic_kl,
+            particle_chunk=particle_chunk,
+            compile=compile,
+            manual_backward=manual_backward,
+            bf16=bf16,
+        )
+        self._sites = ParamSites()
+        self._params: list[torch.Tensor] = []
+        self._ready = False
+        self._pending: dict[str, Any] | None = None
+        self._grads_checked = False
+        self._ctx: DistContext | None = None
         self._adam_step: FusedAdamStep | None = None
+
+    # -- what runs ----------------------------------------------------------------------------
+    @property
+    def path(self) -> str:
+        """``"pyro"``, ``"tracing-free"`` or ``"hand-derived"``: see ``path_reason``."""
+        return self.objective.path
+
+    @property
+    def path_reason(self) -> str:
+        return self.objective.reason
 
     @property
     def fast(self) -> bool:
-        """Whether steps use the tracing-free objective."""
-        return self._fast is not None
+        """Whether steps skip Pyro's tracing (tracing-free or hand-derived objective)."""
+        return self.objective.path != "pyro"
+
+    @property
+    def fast_reason(self) -> str | None:
+        """Why the Pyro path runs (``None`` on a fast path)."""
+        return None if self.fast else self.objective.reason
+
+    @property
+    def backward_reason(self) -> str | None:
+        """Why the gradient is not hand-derived (``None`` when it is)."""
+        if self.objective.path == "hand-derived":
+            return None
+        if not self.fast:
+            return "no fast path: " + self.objective.reason
+        if self._ctx is not None:
+            return "data-parallel training reduces gradients through autograd"
+        return getattr(self.objective, "backward_reason", None)
+
+    # -- parameters ---------------------------------------------------------------------------
+    @property
+    def params(self) -> list[torch.Tensor]:
+        """Every tensor the optimizer updates (known after the first batch)."""
+        return list(self._params)
 
     @property
     def optim(self) -> torch.optim.Optimizer:
-        # Built lazily so that it sees the parameters after fit() moved the module.
+        # Built lazily so that it sees the parameters after fit() moved the module and after
+        # the first batch created any lazily built ones.
         if self._optim is None:
-            self._optim = make_adam(self.module.parameters(), lr=self._lr)
+            self._optim = make_adam(self._trainable(), lr=self._lr)
         return self._optim
 
+    def _trainable(self) -> list[torch.Tensor]:
+        params: list[torch.Tensor] = [p for p in self.module.parameters() if p.requires_grad]
+        ids = {id(p) for p in params}
+        params += [p for p in self._sites.found.values() if id(p) not in ids]
+        return params
+
+    def _extra_params(self) -> dict[str, torch.Tensor]:
+        """Parameters outside the module (Pyro's parameter store), by their Pyro names."""
+        ids = {id(p) for p in self.module.parameters()}
+        return {n: p for n, p in self._sites.found.items() if id(p) not in ids}
+
+    def _setup(self, args: tuple, kwargs: dict) -> None:
+        """Runs the guide and the model once on the first batch, so that every parameter
+        exists (AutoGuides, ``pyro.param``) before the optimizer is built; the random state
+        is left as it was, and the module in eval mode meanwhile (no running statistics
+        move)."""
+        m: Any = self.module
+        was_training = self.module.training
+        self.module.eval()
+        rng = pyro.util.get_rng_state()
+        try:
+            with poutine.block(), self._sites, torch.no_grad():
+                guide_trace = poutine.trace(m.guide).get_trace(*args, **kwargs)
+                poutine.replay(m.model, trace=guide_trace)(*args, **kwargs)
+        finally:
+            pyro.util.set_rng_state(rng)
+            self.module.train(was_training)
+        self._sites.take_new()
+        self._params = self._trainable()
+        if not self._params:
+            raise ValueError(
+                f"{type(self.module).__name__}'s model and guide use no parameter that requires "
+                "grad: neither the module's own nor any pyro.param/pyro.module site; there is "
+                "nothing to train"
+            )
+        check_jit_params(self.loss, self.module, self._sites.found)
+        self._check_optimizer()
+        self._ready = True
+        if self._pending is not None:
+            self._apply_state(self._pending)
+            self._pending = None
+        self.objective = self.objective.first_batch(args, kwargs)
+
+    def _check_optimizer(self) -> None:
+        held = {id(p) for g in self.optim.param_groups for p in g["params"]}
+        missing = [p for p in self._params if id(p) not in held]
+        if len(missing) == len(self._params):
+            raise ValueError(
+                "the optimizer holds none of the parameters the model and guide use; build it "
+                "over them (or pass optim=None for Adam over every parameter found)"
+            )
+        if missing:
+            if not self._user_optim:
+                self.optim.add_param_group({"params": missing})
+            else:
+                warnings.warn(
+                    f"{len(missing)} parameter(s) the model and guide use are not in the "
+                    "optimizer you passed and will not train",
+                    stacklevel=3,
+                )
+
+    def _join_new_params(self) -> None:
+        new = [p for _, p in self._sites.take_new() if p.requires_grad]
+        if new:
+            self._params += new
+            self.optim.add_param_group({"params": new})
+
+    # -- training -----------------------------------------------------------------------------
     def distribute(self, ctx: DistContext | None) -> None:
         """Trains data-parallel from now on (called by :func:`~pyrogen.infer.fit` under
         torchrun, after the module was moved to ``ctx.device``); ``None`` returns to
         single-process steps and releases the DDP wrapper, before the process group ends."""
         self._ctx = ctx
-        self._parallel = (
-            None if ctx is None else DataParallelObjective(self._objective_module(), ctx)
-        )
+        self.objective.distribute(ctx)
 
-    def _objective_module(self) -> nn.Module:
-        return self._fast if self._fast is not None else self._slow
-
-    def _check_fast(self, x: torch.Tensor) -> None:
-        """The fast path's one-time structure check; on failure, the Pyro path from now on."""
-        if self._fast is None or self._fast.checked:
-            return
-        try:
-            self._fast.check(x)
-        except FastPathUnavailable as e:
-            self.fast_reason, self._fast = str(e), None
-            if self._parallel is not None:
-                self._parallel = DataParallelObjective(self._slow, self._ctx)
-
-    def _summed_loss(self, x: torch.Tensor) -> torch.Tensor:
-        self._check_fast(x)
-        return self._objective_module()(x)
-
-    def _objective(self, x: torch.Tensor) -> torch.Tensor:
-        return self._summed_loss(x) / x.shape[0]
-
-    def _maybe_compile(self) -> None:
-        """With ``compile=True`` and no hand-derived step: the objective and the optimizer."""
-        if self.compile and self._compiled_step is None and self._fast is not None:
-            fast: Any = self._fast
-            fast.loss_fn = torch.compile(fast.loss_from_noise)
-            self._compiled_step = torch.compile(self.optim.step)
-
-    def _manual_for_step(self) -> ManualBackward | None:
-        """The hand-derived backward when it applies to this step (built once, after the
-        fast path's structure check), else ``None`` with ``backward_reason`` saying why."""
-        if self._manual is not None or not self.manual_backward:
-            return self._manual if self._fast is not None and self._parallel is None else None
-        if self._fast is None:
-            self.backward_reason = "no fast path: " + str(self.fast_reason)
-        elif self._parallel is not None:
-            self.backward_reason = "data-parallel training reduces gradients through autograd"
-        elif self.bf16:
-            self.backward_reason = "bf16 autocast runs the objective through autograd"
+    def step(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        if not self.module.training:  # train() walks every submodule: only when needed
+            self.module.train()
+        if not self._ready:
+            self._setup(args, kwargs)
+        for p in self._params:  # zero_grad(set_to_none=True), unprofiled
+            p.grad = None
+        scale = 1.0 / batch_of(args, kwargs)
+        if isinstance(self.objective, PyroObjective):  # Pyro-evaluated: params may appear
+            with self._sites:
+                loss = self.objective.loss_and_grads(args, kwargs, scale, self._params)
+            self._join_new_params()
         else:
-            self.backward_reason = supports_manual_backward(self._fast)
-            if self.backward_reason is None and isinstance(self._fast, VAEObjective):
-                self._manual = ManualBackward(self._fast, reuse_buffers=not self.compile)
-                call = self._manual.__call__
-                self._manual_call = torch.compile(call) if self.compile else call
-        return self._manual
+            loss = self.objective.loss_and_grads(args, kwargs, scale, self._params)
+        if not self._grads_checked:
+            self._check_gradients()
+        self._optimizer_step()
+        return self._report(loss.detach().float())
 
-    def _precision(self, x: torch.Tensor) -> contextlib.AbstractContextManager:
-        if not self.bf16:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=x.device.type, dtype=torch.bfloat16)
+    def _check_gradients(self) -> None:
+        if all(p.grad is None for p in self._params):
+            raise RuntimeError(
+                f"the first step gave none of the {len(self._params)} parameter(s) a gradient: "
+                f"{type(self.loss).__name__} on this model and guide does not depend on them "
+                "(are the networks used outside model() and guide(), or their outputs detached?)"
+            )
+        self._grads_checked = True
 
     def _optimizer_step(self) -> None:
         if self._adam_step is None or self._adam_step.optim is not self.optim:
             self._adam_step = FusedAdamStep(self.optim)
         self._adam_step()
 
-    def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        if not self.module.training:  # train() walks every submodule: only when needed
-            self.module.train()
-        with pyro.settings.context(module_local_params=True):
-            for group in self.optim.param_groups:  # zero_grad(set_to_none=True), unprofiled
-                for p in group["params"]:
-                    p.grad = None
-            self._check_fast(x)
-            manual = self._manual_for_step()
-            if manual is not None:
-                # the noise is drawn outside the compiled call: the same draws either way
-                eps = manual.objective.draw_noise(x.shape[0])
-                loss = self._manual_call(x, eps, 1.0 / x.shape[0])
-            else:
-                self._maybe_compile()
-                with self._precision(x):
-                    if self._parallel is not None:
-                        surrogate, loss = self._parallel(x)
-                    else:
-                        surrogate = loss = self._objective(x)
-                surrogate.float().backward()
-            if self._compiled_step is not None:
-                self._compiled_step()
-            else:
-                self._optimizer_step()
-        return self._report(loss.detach().float())
-
     @torch.no_grad()
-    def evaluate(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         self.module.eval()
-        with pyro.settings.context(module_local_params=True), self._precision(x):
-            loss = self._objective(x).detach().float()
+        if not self._ready:
+            self._setup(args, kwargs)
+        loss = self.objective.loss(args, kwargs).detach().float() / batch_of(args, kwargs)
         return self._report(loss)
 
     def _report(self, loss: torch.Tensor) -> dict[str, torch.Tensor]:
-        # A penalized surrogate (beta != 1, KL warm-up, free bits, MMD) is not a bound on
-        # log p(x): report it as the loss only, never as an "elbo".
-        if getattr(self.loss, "is_bound", True):
+        # A penalized surrogate (beta != 1, KL warm-up, free bits, MMD, the tail-adaptive
+        # gradient) is not a bound on log p(x): report it as the loss only, never as "elbo".
+        if self.objective.is_bound and getattr(self.loss, "is_bound", True):
             return {"loss": loss, "elbo": -loss}
         return {"loss": loss}
 
+    # -- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        state = {"module": self.module.state_dict(), "optim": self.optim.state_dict()}
+        if not self._ready and self._pending is not None:
+            return self._pending  # loaded, not yet applied: the parameters do not exist yet
+        state: dict[str, Any] = {
+            "module": self.module.state_dict(),
+            "optim": self.optim.state_dict(),
+            "params": {n: p.detach().clone() for n, p in self._extra_params().items()},
+        }
         if callable(getattr(self.loss, "state_dict", None)):  # schedules, baselines
             state["loss"] = self.loss.state_dict()  # type: ignore[attr-defined]
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.module.load_state_dict(state["module"])
-        self.optim.load_state_dict(state["optim"])
+        """Restores a :meth:`state_dict`. Parameters created on the first call (AutoGuides)
+        and the optimizer over them do not exist before it: those are applied on the first
+        batch; the rest at once."""
         if "loss" in state and callable(getattr(self.loss, "load_state_dict", None)):
             self.loss.load_state_dict(state["loss"])  # type: ignore[attr-defined]
+        if self._ready:
+            self._apply_state(state)
+            return
+        with contextlib.suppress(RuntimeError):  # lazily created parameters: applied in
+            self.module.load_state_dict(state["module"])  # full on the first batch
+        self._pending = state
+
+    def _apply_state(self, state: dict[str, Any]) -> None:
+        self.module.load_state_dict(state["module"])
+        extra = self._extra_params()
+        unknown = sorted(set(state.get("params", {})) - set(extra))
+        if unknown:
+            raise ValueError(
+                f"the checkpoint holds parameters {unknown} that this model and guide do not "
+                f"create (they create {sorted(extra)})"
+            )
+        with torch.no_grad():
+            for name, value in state.get("params", {}).items():
+                extra[name].copy_(value)
+        self.optim.load_state_dict(state["optim"])

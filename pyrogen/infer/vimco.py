@@ -28,15 +28,22 @@ class VIMCO_ELBO(ParticleELBO):
     its own learning signal L_K - L_K^{-k} (Mnih & Rezende, eq. 8-10). The model's parameters
     get sum_k w~_k grad log p(x, z_k).
 
+    With a latent outside the data plate (a global latent) the whole trace is one example:
+    log w_k = log p(x, z_k) - log q(z_k | x) sums every site with its own scale and the value
+    is the whole trace's K-sample bound, that of ``pyro.infer.RenyiELBO(alpha=0)``.
+
     Args:
         num_particles: K >= 2, drawn at once under a particle plate.
-        data_plate: name of the plate over examples.
+        data_plate: name of the plate over examples (see
+            :class:`~pyrogen.infer.particles.ParticleELBO` for the plate rules).
         max_plate_nesting: plates in the model; guessed when not given.
 
     References:
         Variational Inference for Monte Carlo Objectives, A. Mnih, D. J. Rezende, 2016,
         eq. (8)-(10). https://arxiv.org/abs/1602.06725
     """
+
+    whole_trace_if_global = True
 
     def __init__(
         self,
@@ -58,7 +65,7 @@ class VIMCO_ELBO(ParticleELBO):
         p = self._particles(model, guide, args, kwargs, detach=True)
         log_w = p.log_p - p.log_q  # (K, B); grads only through the densities' parameters
         lw = log_w.detach()
-        bound = torch.logsumexp(lw, dim=0) - math.log(k)  # (B,)
+        bound = torch.logsumexp(lw, dim=0) - math.log(k)  # (B,), or (1,) for the whole trace
         # Row k of `swapped` is log w with entry k replaced by the mean of the others.
         others_mean = (lw.sum(0, keepdim=True) - lw) / (k - 1)  # (K, B)
         eye = torch.eye(k, dtype=torch.bool, device=lw.device).unsqueeze(-1)  # (K, K, 1)

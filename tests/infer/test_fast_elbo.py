@@ -136,7 +136,7 @@ class _DiscreteGuideVAE(VAE):
 def test_unsupported_models_and_losses_fall_back_or_raise():
     x = _x("bernoulli", 8).float()
     vae = VAE((1, 8, 8), z_dim=3, hidden=(16,))
-    with pytest.raises(FastPathUnavailable, match="overrides model"):
+    with pytest.raises(FastPathUnavailable, match="overrides guide"):
         fast_objective(_DiscreteGuideVAE((1, 8, 8), z_dim=3, hidden=(16,)))
     with pytest.raises(FastPathUnavailable, match="TraceMeanField_ELBO"):
         fast_objective(vae, TraceMeanField_ELBO())
@@ -148,18 +148,21 @@ def test_unsupported_models_and_losses_fall_back_or_raise():
         SVITrainer(vae, TraceMeanField_ELBO(), analytic_kl=True)
 
     t = SVITrainer(VAE((1, 8, 8), z_dim=3, hidden=(16,), flow="planar", flow_length=1))
-    assert not t.fast and "flow" in t.fast_reason
+    assert t.path == "tracing-free" and "flow" in t.path_reason
 
     t = SVITrainer(_DiscreteGuideVAE((1, 8, 8), z_dim=3, hidden=(16,)))
-    assert not t.fast and "overrides" in t.fast_reason
+    assert "overrides guide()" in t.path_reason  # not the VAE's path; the general one...
     assert torch.isfinite(t.step(x)["loss"])
+    assert not t.fast and "not reparameterizable" in t.fast_reason  # ...refuses the discrete site
 
-    # A dynamic structure found only by tracing: the trainer switches to Pyro at step one.
+    # A guide replaced on the instance (class unchanged): the VAE's path is refused before
+    # any step (its structure check would catch the extra site too), the general one at the
+    # first batch.
     dyn = VAE((1, 8, 8), z_dim=3, hidden=(16,))
-    dyn.guide = _guide_with_discrete_site.__get__(dyn)  # instance override, class unchanged
+    dyn.guide = _guide_with_discrete_site.__get__(dyn)
     with pytest.raises(FastPathUnavailable, match="sample sites"):
         check_structure(dyn, x)
     t = SVITrainer(dyn)
-    assert t.fast
+    assert "replace" in t.path_reason
     assert torch.isfinite(t.step(x)["loss"])
-    assert not t.fast and "sample sites" in t.fast_reason
+    assert not t.fast and "not reparameterizable" in t.fast_reason

@@ -80,7 +80,7 @@ def test_trainer_with_and_without_the_hand_derived_backward_agree(loss):
         torch.manual_seed(7)
         for _ in range(5):
             trainer.step(x)
-        assert (trainer._manual is not None) is manual
+        assert (trainer.path == "hand-derived") is manual
         assert trainer.backward_reason == (None if manual else "disabled")
         states.append(trainer.module.state_dict())
     for key in states[0]:
@@ -101,11 +101,11 @@ def test_models_outside_its_reach_keep_autograd_and_say_why():
     for vae, options, reason in cases:
         trainer = SVITrainer(vae, **options)
         assert torch.isfinite(trainer.step(x)["loss"])
-        assert trainer.fast and trainer._manual is None
+        assert trainer.path == "tracing-free"
         assert reason in trainer.backward_reason
-        assert supports_manual_backward(trainer._fast) == trainer.backward_reason
+        assert supports_manual_backward(trainer.objective.fast) == trainer.backward_reason
         with pytest.raises(ValueError, match=reason):
-            ManualBackward(trainer._fast)
+            ManualBackward(trainer.objective.fast)
 
 
 def test_bf16_autocast_changes_the_bound_only_by_rounding():
@@ -137,9 +137,10 @@ def test_compiled_hand_derived_step_matches_the_eager_one():
         trainer = SVITrainer(VAE((1, 8, 8), z_dim=3, hidden=(16,)), lr=1e-2, compile=compile)
         torch.manual_seed(7)
         losses = [float(trainer.step(x)["loss"]) for _ in range(5)]
-        assert trainer._manual is not None and trainer.backward_reason is None
-        assert trainer._manual.ws.reuse is not compile
-        assert hasattr(trainer._manual_call, "_torchdynamo_orig_callable") is compile
+        assert trainer.path == "hand-derived" and trainer.backward_reason is None
+        assert trainer.objective.manual.ws.reuse is not compile
+        compiled_call = trainer.objective._manual_call
+        assert hasattr(compiled_call, "_torchdynamo_orig_callable") is compile
         runs.append((losses, trainer.module.state_dict()))
     (eager_losses, eager), (compiled_losses, compiled) = runs
     assert compiled_losses == pytest.approx(eager_losses, rel=1e-5)
