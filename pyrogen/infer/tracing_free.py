@@ -32,49 +32,77 @@ from typing import Any
 import torch
 from pyro import poutine
 from pyro.infer import ELBO
+from pyro.infer.enum import get_importance_trace
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.subsample_messenger import _Subsample
 
 from pyrogen.infer.fast_elbo import FastPathUnavailable
+from pyrogen.infer.site_scores import (
+    draw_normal,
+    log_normal_at_noise_sum,
+    log_prob_sum,
+    reparam_normal,
+)
 
 
 class _ScoreSites(Messenger):
-    """Adds ``sign * sum(scale * mask * log_prob)`` of every sample site to ``total`` as it
-    is drawn; in replay mode, sets each latent to the value the guide drew."""
+    """Adds ``sum(scale * mask * log_prob)`` of every sample site to ``total`` as it is
+    drawn; in replay mode, sets each latent to the value the guide drew."""
 
-    def __init__(self, sign: float, replay: dict[str, torch.Tensor] | None = None):
+    def __init__(self, replay: dict[str, torch.Tensor] | None = None):
         super().__init__()
-        self.sign, self.replay = sign, replay
+        self.replay = replay
         self.values: dict[str, torch.Tensor] = {}
+        self._noise: dict[str, tuple[Any, torch.Tensor]] = {}  # (Normal, eps) by site
         self.total: torch.Tensor | float = 0.0
 
     def _pyro_sample(self, msg: Any) -> None:
-        if self.replay is not None and not msg["is_observed"]:
-            value = self.replay.get(msg["name"])
-            if value is None and isinstance(msg["fn"], _Subsample):
-                return  # a plate the guide does not have draws its own indices, as in Pyro
-            if value is None:
-                raise FastPathUnavailable(
-                    f"the model samples {msg['name']!r}, which the guide does not"
-                )
-            msg["value"], msg["done"] = value, True
+        if self.replay is None:
+            self._draw(msg)
+            return
+        if msg["is_observed"]:
+            return
+        value = self.replay.get(msg["name"])
+        if value is None and isinstance(msg["fn"], _Subsample):
+            return  # a plate the guide does not have draws its own indices, as in Pyro
+        if value is None:
+            raise FastPathUnavailable(
+                f"the model samples {msg['name']!r}, which the guide does not"
+            )
+        msg["value"], msg["done"] = value, True
+
+    def _draw(self, msg: Any) -> None:
+        """A guide's reparameterized Normal, drawn here to keep its noise for log q."""
+        if msg["done"] or msg["value"] is not None or msg["args"] or msg["kwargs"]:
+            return
+        normal = reparam_normal(msg["fn"])
+        if normal is None or msg["mask"] not in (None, True):
+            return
+        fn = msg["fn"]
+        msg["value"], eps = draw_normal(normal, fn.batch_shape + fn.event_shape)
+        self._noise[msg["name"]] = (normal, eps)
+        msg["done"] = True
 
     def _pyro_post_sample(self, msg: Any) -> None:
-        fn = msg["fn"]
+        fn, name = msg["fn"], msg["name"]
         if self.replay is None:
-            self.values[msg["name"]] = msg["value"]
+            self.values[name] = msg["value"]
         if isinstance(fn, _Subsample) or msg["infer"].get("_deterministic"):
             return
-        lp = fn.log_prob(msg["value"], *msg["args"], **msg["kwargs"])
         scale, mask = msg["scale"], msg["mask"]
         if mask is False:
             return
-        if mask is not None and mask is not True:
-            lp = torch.where(mask, lp, lp.new_zeros(()))
-        total = lp.sum()
+        drawn = self._noise.pop(name, None)
+        if drawn is not None:
+            total = log_normal_at_noise_sum(*drawn)
+        elif mask is None or mask is True:
+            total = log_prob_sum(fn, msg["value"])
+        else:
+            lp = fn.log_prob(msg["value"], *msg["args"], **msg["kwargs"])
+            total = torch.where(mask, lp, lp.new_zeros(())).sum()
         if not (isinstance(scale, (int, float)) and scale == 1.0):
             total = total * scale
-        self.total = self.total + self.sign * total
+        self.total = total if isinstance(self.total, float) else self.total + total
 
 
 class TracingFree_ELBO(ELBO):
@@ -112,18 +140,19 @@ class TracingFree_ELBO(ELBO):
     def differentiable_loss(
         self, model: Callable, guide: Callable, *args: Any, **kwargs: Any
     ) -> torch.Tensor:
-        loss: torch.Tensor | float = 0.0
+        losses = []
         for _ in range(self.num_particles):
-            q = _ScoreSites(-1.0)
+            q = _ScoreSites()
             with q:
                 guide(*args, **kwargs)
-            p = _ScoreSites(1.0, replay=q.values)
+            p = _ScoreSites(replay=q.values)
             with p:
                 model(*args, **kwargs)
-            loss = loss - (p.total + q.total)
+            losses.append(q.total - p.total)  # -(log p - log q)
+        loss = losses[0] if len(losses) == 1 else sum(losses) / self.num_particles
         if not isinstance(loss, torch.Tensor):
             raise FastPathUnavailable("the model and guide have no sample site to score")
-        return loss / self.num_particles if self.num_particles > 1 else loss
+        return loss
 
     def loss(self, model: Callable, guide: Callable, *args: Any, **kwargs: Any) -> float:
         with torch.no_grad():
@@ -135,8 +164,9 @@ class TracingFree_ELBO(ELBO):
         return float(loss.detach())
 
     def _get_trace(self, model, guide, args, kwargs):
-        # pyro.infer.ELBO's hook for its particle loop, which this objective does not use.
-        raise NotImplementedError("TracingFree_ELBO records no trace")
+        """Pyro's traces of one particle, for :class:`pyro.infer.ELBO`'s own utilities (the
+        loss above never records them)."""
+        return get_importance_trace("flat", self.max_plate_nesting, model, guide, args, kwargs)
 
 
 def check_tracing_free(model: Callable, guide: Callable, args: tuple, kwargs: dict) -> None:
