@@ -107,18 +107,19 @@ def _regression_data(n=200):
 
 
 @pytest.mark.parametrize("cls", [PlainModules, PyroLayers, ModuleCalls, ParamStoreGuide])
-def test_every_idiom_trains_every_parameter(cls):
+def test_every_idiom_trains_every_parameter_under_fit(cls, capsys):
     x = _bits()
     m = cls()
     trainer = SVITrainer(m, Trace_ELBO(), lr=0.05)
-    first = float(trainer.step(x)["loss"])
+    first = float(trainer.evaluate(x)["loss"])  # creates any lazily built parameter
+    before = {id(p): p.detach().clone() for p in m.parameters()}
+    history = fit(trainer, x, epochs=20, batch_size=16, progress=True)
     params = trainer.params
-    before = [p.detach().clone() for p in params]
-    for _ in range(40):
-        last = float(trainer.step(x)["loss"])
     assert len(params) >= len(list(m.parameters()))
-    assert all(not torch.equal(a, p) for a, p in zip(before, params))
-    assert last < first
+    assert all(not torch.equal(before.get(id(p), p.detach() + 1), p) for p in params)
+    assert history[-1]["train_loss"] < first
+    # fit says which implementation of the objective ran, and why
+    assert f"objective path: {trainer.path} (" in capsys.readouterr().out
 
 
 def test_a_pyro_param_guide_trains_to_the_posterior_and_resumes(tmp_path):
