@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from pyro.infer import ELBO, Trace_ELBO
+from pyro.infer import ELBO, Trace_ELBO, TraceEnum_ELBO
 from torch import nn
 
 from pyrogen.infer import IWAE_ELBO
@@ -89,6 +89,17 @@ def _flow_density(
 @register_loss("elbo", "Trace_ELBO: the single-sample reparameterized ELBO")
 def _elbo(config: dict[str, Any]) -> ELBO:
     return Trace_ELBO(num_particles=int(config.get("num_particles", 1)))
+
+
+@register_loss(
+    "enum_elbo",
+    "TraceEnum_ELBO(max_plate_nesting=1): sums out discrete model sites marked "
+    'infer={"enumerate": "parallel"} (e.g. a mixture prior\'s component)',
+)
+def _enum_elbo(config: dict[str, Any]) -> ELBO:
+    # The command line's models keep their batch in pyro.plate("data") at dim -1, their only
+    # plate: enumerated values take the dims to the left of it.
+    return TraceEnum_ELBO(num_particles=int(config.get("num_particles", 1)), max_plate_nesting=1)
 
 
 def _layer_sizes(z_dim: int | None, z_dims: Sequence[int]) -> tuple[int, ...]:

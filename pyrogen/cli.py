@@ -2,6 +2,8 @@
 
 A run directory holds ``config.json``, ``checkpoint.pt``, ``metrics.csv`` and PNG figures
 (samples, reconstructions, loss curve); ``eval`` and ``sample`` rebuild the model from it.
+A model registered with ``labels=True`` trains on the dataset's ``(x, y)`` and is sampled
+class by class.
 """
 
 from __future__ import annotations
@@ -12,67 +14,123 @@ import inspect
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pyro
 import torch
+from pyro.infer import TraceEnum_ELBO
 from torch import nn
 
 from pyrogen import plots
 from pyrogen.cli_eval import cmd_eval
-from pyrogen.infer import fit, resolve_device
+from pyrogen.infer import SVITrainer, fit, resolve_device
 from pyrogen.infer.checkpoint import CheckpointError
 from pyrogen.infer.distributed import env_world_size, shutdown
 from pyrogen.infer.fit import epoch_generator
+from pyrogen.infer.trainer import Stepper
 from pyrogen.registry import get_loss, get_model, import_plugin
 from pyrogen.runs import (
     CONFIG,
     TrainConfig,
     build_stepper,
     check_config_matches,
+    check_labels,
     is_rank0,
     load_run,
-    load_split,
+    marked_for_enumeration,
+    training_data,
 )
 
 __all__ = ["TrainConfig", "build_stepper", "cmd_eval", "load_run", "main", "parser"]
 
 
-def _figures(module: nn.Module, x_test: torch.Tensor, history: list, out: Path) -> list[Path]:
+def _takes_labels(fn: Callable[..., Any]) -> bool:
+    return "y" in inspect.signature(fn).parameters
+
+
+def _draw(module: Any, n: int, num_classes: int | None, mean: bool) -> torch.Tensor:
+    """``n`` draws of ``module.sample``; for a labelled model, ``n // num_classes`` (at
+    least one) per class, class by class."""
+    sample = module.sample
+    kwargs: dict[str, Any] = {"mean": True} if mean else {}
+    if num_classes is None:
+        return sample(n, **kwargs)
+    per_class = max(1, n // num_classes)
+    first = next(iter(module.parameters()), None)
+    device = first.device if first is not None else torch.device("cpu")
+    y = torch.arange(num_classes, device=device).repeat_interleave(per_class)
+    return sample(y.shape[0], y=y, **kwargs)
+
+
+def _figures(
+    module: nn.Module, test: tuple[torch.Tensor, ...], history: list, out: Path, cfg: TrainConfig
+) -> list[Path]:
     written = []
+    x_test = test[0]
+    labelled = cfg.num_classes is not None
     with torch.no_grad():
         sample = getattr(module, "sample", None)
-        if callable(sample):
+        if callable(sample) and labelled and not _takes_labels(sample):
+            print(f"no samples.png: {type(module).__name__}.sample() takes no labels y")
+        elif callable(sample):
             try:
-                images = sample(64, mean=True)
+                images = _draw(module, 64, cfg.num_classes, mean=True)
             except TypeError:
-                images = sample(64)
+                images = _draw(module, 64, cfg.num_classes, mean=False)
             if images.dim() in (2, 4):  # image grid, or line plots of 1-D signals
-                written.append(plots.save_samples(images, out / "samples.png", title="samples"))
+                nrow = max(1, 64 // cfg.num_classes) if cfg.num_classes else None
+                title = "samples, one row per class" if labelled else "samples"
+                path = out / "samples.png"
+                if images.dim() == 4:
+                    written.append(plots.save_image_grid(images, path, nrow=nrow, title=title))
+                else:
+                    written.append(plots.save_samples(images, path, title=title))
         reconstruct = getattr(module, "reconstruct", None)
-        if callable(reconstruct):
-            xr = reconstruct(x_test[:16])
+        if callable(reconstruct) and (not labelled or _takes_labels(reconstruct)):
+            xr = reconstruct(*(t[:16] for t in test))
             written.append(plots.save_reconstructions(x_test[:16], xr, out / "reconstructions.png"))
     if history:
         written.append(plots.save_curves(history, out / "loss.png"))
     return written
 
 
+def _check_enumeration(stepper: Stepper, batch: tuple[torch.Tensor, ...]) -> None:
+    """Refuses an objective that would sample a site the model marks for enumeration: the
+    guide does not sample it, so only TraceEnum_ELBO trains it as written."""
+    if not isinstance(stepper, SVITrainer) or isinstance(stepper.loss, TraceEnum_ELBO):
+        return
+    marked = marked_for_enumeration(stepper.module, batch)
+    if marked:
+        raise ValueError(
+            f"model site(s) {', '.join(repr(n) for n in marked)} are marked "
+            f'infer={{"enumerate": "parallel"}} and the guide does not sample them: train with '
+            f"--loss enum_elbo (TraceEnum_ELBO sums them out); "
+            f"{type(stepper.loss).__name__} would draw them from the prior instead"
+        )
+
+
 def cmd_train(cfg: TrainConfig) -> Path:
     for target in cfg.imports:
         import_plugin(target)
-    # Unknown names fail before any data is read. Models with their own stepper (GANs,
-    # FactorVAE) interpret --loss themselves.
+    # Unknown names, and a labelled model on a dataset without labels, fail before any data
+    # is read. Models with their own stepper (GANs, FactorVAE) interpret --loss themselves.
     if get_model(cfg.model).stepper is None:
         get_loss(cfg.loss, dataclasses.asdict(cfg))
-    train = load_split(cfg, "train")
-    test = load_split(cfg, "test")
+    cfg.num_classes = check_labels(cfg)
+    train = training_data(cfg, "train")
+    test = training_data(cfg, "test")
     cfg.x_shape = list(train.x.shape[1:])
     if cfg.teacher is not None:  # eval and sample rebuild the teacher from any directory
         cfg.teacher = str(Path(cfg.teacher).resolve())
-    # Bad model options (a teacher that is no 1-D density, ...) fail before --out is written.
+    # Bad model options (a teacher that is no 1-D density, an objective that cannot train
+    # the model as written, ...) fail before --out is written.
     stepper = build_stepper(cfg)
+    # The test set's one fixed binarization: the model's arguments, (x,) or (x, y).
+    whole = test.epoch(epoch_generator(cfg.seed, -1))
+    test_args: tuple[torch.Tensor, ...] = whole if isinstance(whole, tuple) else (whole,)
+    _check_enumeration(stepper, tuple(t[:2] for t in test_args))
     if cfg.out is None and env_world_size() > 1:
         raise ValueError("distributed training needs an explicit --out shared by every rank")
     out = Path(cfg.out or f"runs/{cfg.model}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -98,8 +156,9 @@ def cmd_train(cfg: TrainConfig) -> Path:
         shutdown(stepper)
     if not rank0:
         return out
-    x_test = test.epoch(epoch_generator(cfg.seed, -1)).to(resolve_device(cfg.device))
-    for path in _figures(stepper.module, x_test, history, out):
+    dev = resolve_device(cfg.device)
+    test_args = tuple(t.to(dev) for t in test_args)
+    for path in _figures(stepper.module, test_args, history, out, cfg):
         print(f"wrote {path}")
     if history:
         last = history[-1]
@@ -108,16 +167,34 @@ def cmd_train(cfg: TrainConfig) -> Path:
 
 
 def cmd_sample(run_dir: str, n: int, out: str | None, device: str, mean: bool) -> Path:
-    _, stepper = load_run(run_dir, device)
+    cfg, stepper = load_run(run_dir, device)
     sample = getattr(stepper.module, "sample", None)
+    name = type(stepper.module).__name__
     if not callable(sample):
         raise SystemExit(f"error: this model has no sample(); cannot draw from {run_dir}")
     if mean and "mean" not in inspect.signature(sample).parameters:
-        raise SystemExit(f"error: {type(stepper.module).__name__} has no mean to plot; omit --mean")
+        raise SystemExit(f"error: {name} has no mean to plot; omit --mean")
+    k = cfg.num_classes
+    if k is not None and not _takes_labels(sample):
+        raise SystemExit(
+            f"error: model {cfg.model!r} is conditional on class labels, but {name}.sample() "
+            f"takes no labels y; give it a y argument, sample(num_samples, y), to draw per class"
+        )
+    if k is not None and n < k:
+        raise SystemExit(f"error: -n {n} is fewer than one sample for each of the {k} classes")
     with torch.no_grad():
-        images = sample(n, mean=True) if mean else sample(n)
+        images = _draw(stepper.module, n, k, mean)
     path = Path(out or Path(run_dir) / "samples.png")
-    plots.save_samples(images, path, title=f"{n} samples")
+    if k is None:
+        plots.save_samples(images, path, title=f"{n} samples")
+    else:
+        per_class = images.shape[0] // k
+        title = f"{per_class} samples per class, one row per class 0..{k - 1}"
+        if images.dim() == 4:
+            plots.save_image_grid(images, path, nrow=per_class, title=title)
+        else:
+            plots.save_samples(images, path, title=title)
+        print(f"{per_class} samples for each of the {k} classes")
     print(f"wrote {path}")
     return path
 
@@ -189,7 +266,12 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     s = sub.add_parser("sample", help="draw samples from a run into a PNG grid")
     s.add_argument("run_dir")
-    s.add_argument("-n", type=int, default=64)
+    s.add_argument(
+        "-n",
+        type=int,
+        default=64,
+        help="number of samples (split evenly over the classes of a model that takes labels)",
+    )
     s.add_argument("--out")
     s.add_argument("--mean", action="store_true", help="plot E[x|z] instead of draws")
     s.add_argument("--device", default="auto")

@@ -4,6 +4,12 @@ Models with latent variables get the test ELBO, the importance-sampled NLL and t
 report (active units, ELBO surgery); exact densities get log p(x) directly; implicit models
 (GANs) get MMD and a classifier two-sample test; distilled students get their teacher's
 scores of their samples.
+
+A model registered with ``labels=True`` is evaluated on the test pairs ``(x, y)``: its NLL is
+-log p(x | y). Discrete model sites marked for enumeration are summed out exactly (in the
+test ELBO, by TraceEnum_ELBO, and in the NLL). A model with global latents (a Bayesian
+model's weights, outside ``pyro.plate("data")``) gets the posterior predictive NLL
+-log E_q(theta) p(x | theta) per example, its guide standing for the posterior.
 """
 
 from __future__ import annotations
@@ -14,35 +20,53 @@ from typing import Any
 
 import pyro
 import torch
+from pyro.infer import ELBO, Trace_ELBO, TraceEnum_ELBO
 
 from pyrogen.infer import resolve_device
 from pyrogen.infer.adversarial import GANPair
 from pyrogen.infer.distillation import DistillationPair
 from pyrogen.infer.distillation_cli import distillation_report
 from pyrogen.infer.distributed import init_from_env, sharded_log_likelihood
-from pyrogen.infer.fit import epoch_generator
-from pyrogen.runs import is_rank0, load_run, load_split
+from pyrogen.runs import is_rank0, load_run, model_args, model_only_latents
+
+Args = tuple[torch.Tensor, ...]
 
 
-def _samples_latents(module: Any, x: torch.Tensor) -> bool:
-    """Whether ``module.guide(x)`` draws any latent variable."""
+def _samples_latents(module: Any, args: Args) -> bool:
+    """Whether ``module.guide(*args)`` draws any latent variable."""
     with torch.random.fork_rng(devices=[]):
-        trace = pyro.poutine.trace(module.guide).get_trace(x)
+        trace = pyro.poutine.trace(module.guide).get_trace(*args)
     sites = pyro.poutine.util.prune_subsample_sites(trace).nodes.values()
     return any(site["type"] == "sample" for site in sites)
 
 
+def _test_elbo(module: Any, args: Args, enumerated: bool) -> float:
+    """The 10-particle ELBO per example; discrete model sites marked for enumeration are
+    summed out (TraceEnum_ELBO), as in training."""
+    elbo: ELBO
+    if enumerated:
+        elbo = TraceEnum_ELBO(num_particles=10, vectorize_particles=False, max_plate_nesting=1)
+    else:
+        elbo = Trace_ELBO(num_particles=10, vectorize_particles=False)
+    n = args[0].shape[0]
+    rows = [slice(i, i + 500) for i in range(0, n, 500)]
+    total = sum(elbo.loss(module.model, module.guide, *(a[r] for a in args)) for r in rows)
+    return -total / n
+
+
 def cmd_eval(run_dir: str, num_samples: int, device: str, limit: int | None) -> dict[str, Any]:
-    from pyrogen.metrics import latent_report, log_likelihood
+    from pyrogen.metrics import active_units, latent_report, log_likelihood
+    from pyrogen.metrics.likelihood import global_latent_sites
 
     cfg, stepper = load_run(run_dir, device)
     module: Any = stepper.module
     dev = resolve_device(device)
-    x = load_split(cfg, "test").epoch(epoch_generator(cfg.seed, -1)).to(dev)
+    args = model_args(cfg, "test", dev)  # (x,) or, for a model of labels=True, (x, y)
     if limit:
         # A random subset, never a prefix: some test splits are sorted by class.
-        keep = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))[:limit]
-        x = x[keep.to(x.device)]
+        keep = torch.randperm(args[0].shape[0], generator=torch.Generator().manual_seed(0))
+        args = tuple(a[keep[:limit].to(dev)] for a in args)
+    x = args[0]
     result: dict[str, Any] = {"run": str(run_dir), "test_examples": int(x.shape[0])}
     if isinstance(module, GANPair):
         return _eval_samples(module, x, result, Path(run_dir))
@@ -50,29 +74,59 @@ def cmd_eval(run_dir: str, num_samples: int, device: str, limit: int | None) -> 
         return _eval_distillation(module, x, result, Path(run_dir))
     if not (callable(getattr(module, "model", None)) and callable(getattr(module, "guide", None))):
         raise SystemExit(f"error: model {cfg.model!r} has no model/guide pair to evaluate")
+    given = " | y" if len(args) > 1 else ""
+    first = tuple(a[:2] for a in args)
     with pyro.validation_enabled(False), torch.no_grad():
-        elbo = pyro.infer.Trace_ELBO(num_particles=10, vectorize_particles=False)
-        total = sum(
-            elbo.loss(module.model, module.guide, x[i : i + 500]) for i in range(0, len(x), 500)
-        )
-        result["test_elbo"] = -total / x.shape[0]
-        # Under torchrun every rank evaluates its shard of the test set.
+        model_only = model_only_latents(module, first)
+        global_sites = global_latent_sites(module.model, module.guide, *first)
+        if not global_sites:  # a test ELBO would count the KL of global latents per batch
+            result["test_elbo"] = _test_elbo(module, args, any(model_only.values()))
+        # Under torchrun every rank evaluates its shard of the test set (of row indices, so
+        # that the labels follow their images).
         init_from_env(dev)
-        if _samples_latents(module, x[:1]) or not callable(getattr(module, "log_prob", None)):
-            log_px = sharded_log_likelihood(log_likelihood, module, x, num_samples=num_samples)
+        rows = torch.arange(x.shape[0], device=dev)
+        if _samples_latents(module, first) or not callable(getattr(module, "log_prob", None)):
+
+            def estimate(m: Any, idx: torch.Tensor, **kw: Any) -> torch.Tensor:
+                extra = tuple(a[idx] for a in args[1:])
+                return log_likelihood(m.model, m.guide, x[idx], args=extra, **kw)
+
+            log_px = sharded_log_likelihood(
+                estimate,
+                module,
+                rows,
+                num_samples=num_samples,
+                global_latents="posterior" if global_sites else "error",
+            )
         else:  # an exact density (autoregressive, flow): log p(x) needs no importance samples
-            log_px = torch.cat([module.log_prob(x[i : i + 500]) for i in range(0, len(x), 500)])
+            log_px = torch.cat(
+                [module.log_prob(*(a[i : i + 500] for a in args)) for i in range(0, len(x), 500)]
+            )
             num_samples = 0
         result["test_nll"] = float(-log_px.mean())
     if not is_rank0():
         return result
     result["nll_samples"] = num_samples
+    if given:
+        result["nll_of"] = "p(x | y)"
+    if global_sites:
+        result["nll_of"] = f"posterior predictive p(x{given}) over {', '.join(global_sites)}"
     with pyro.validation_enabled(False), torch.no_grad():
-        latent = latent_report(module, x)
+        if given or global_sites:
+            latent: dict[str, Any] = {}  # active units and ELBO surgery take x alone
+        elif model_only:  # p(z) is a mixture over model-only sites: no ELBO surgery
+            latent = {"active_units": str(active_units(module, x))}
+        else:
+            latent = latent_report(module, x)
     result.update(latent)
-    print(f"test ELBO : {result['test_elbo']:.3f} nats per example (10 particles)")
+    if "test_elbo" in result:
+        print(f"test ELBO : {result['test_elbo']:.3f} nats per example (10 particles)")
+    else:
+        print(f"test ELBO : not reported: global latent(s) {', '.join(global_sites)}")
     how = f"{num_samples} IS samples" if num_samples else "exact: no latent variables"
-    print(f"test NLL  : {result['test_nll']:.3f} nats per example ({how})")
+    if global_sites:
+        how = f"posterior predictive, {num_samples} draws of {', '.join(global_sites)}"
+    print(f"test NLL  : {result['test_nll']:.3f} nats per example ({how}){given and ', of x | y'}")
     if x.dim() == 2:  # 1-D signals (N, T): also per step
         result["test_nll_per_step"] = result["test_nll"] / x.shape[1]
         print(f"test NLL  : {result['test_nll_per_step']:.4f} nats per step (T = {x.shape[1]})")

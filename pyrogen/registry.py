@@ -9,6 +9,16 @@ like a built-in one::
     @register_model("my_vae", binarize="dynamic", description="my two-layer VAE")
     def build(x_shape, z_dim=16, hidden=(128,), **unused):
         return MyVAE(x_shape, z_dim, hidden)
+
+A conditional model whose ``model(x, y)`` and ``guide(x, y)`` take the class labels ``y``
+(int64, shape (N,)) is registered with ``labels=True``: its ``build`` also receives
+``num_classes``, the command line trains it on the dataset's ``(x, y)`` and refuses a dataset
+without labels, ``pyrogen eval`` reports log p(x | y), and ``pyrogen sample`` draws per class
+when its ``sample`` takes ``y``::
+
+    @register_model("my_cvae", labels=True)
+    def build_cvae(x_shape, num_classes, z_dim=16, **unused):
+        return MyCVAE(x_shape, num_classes, z_dim)
 """
 
 from __future__ import annotations
@@ -45,6 +55,9 @@ class ModelSpec:
             plain SVI (adversarial models, two-player objectives); ``None`` means SVI with
             the configured loss.
         description: one line for ``pyrogen list``.
+        labels: ``model``, ``guide`` (and ``sample``, if it can) take the class labels as a
+            second argument: ``model(x, y)`` with ``y`` int64 of shape (N,); ``build`` gets
+            ``num_classes=``.
     """
 
     name: str
@@ -52,6 +65,7 @@ class ModelSpec:
     binarize: str | None = "dynamic"
     stepper: StepperFactory | None = None
     description: str = ""
+    labels: bool = False
 
 
 _MODELS: dict[str, ModelSpec] = {}
@@ -64,13 +78,25 @@ def register_model(
     binarize: str | None = "dynamic",
     stepper: StepperFactory | None = None,
     description: str = "",
+    labels: bool = False,
 ) -> Callable[[ModelFactory], ModelFactory]:
-    """Decorator registering ``build(x_shape, **options) -> module`` under ``name``."""
+    """Decorator registering ``build(x_shape, **options) -> module`` under ``name``.
+
+    Args:
+        name: the name on the command line.
+        binarize: ``"dynamic"`` (a fresh Bernoulli draw of the pixels every epoch, for
+            Bernoulli likelihoods) or ``None`` (grey levels).
+        stepper: ``stepper(module, config) -> Stepper`` for models not trained by SVI (with
+            ``labels=True`` its ``step`` receives ``(x, y)``).
+        description: one line for ``pyrogen list`` (default: the first docstring line).
+        labels: the model is conditional on the class labels: ``model(x, y)``,
+            ``guide(x, y)``, ``build(x_shape, num_classes=..., **options)``.
+    """
 
     def decorate(build: ModelFactory) -> ModelFactory:
         doc = description or (build.__doc__ or "").strip().splitlines()[0:1]
         text = doc if isinstance(doc, str) else (doc[0] if doc else "")
-        _MODELS[name] = ModelSpec(name, build, binarize, stepper, text)
+        _MODELS[name] = ModelSpec(name, build, binarize, stepper, text, labels)
         return build
 
     return decorate

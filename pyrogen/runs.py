@@ -2,20 +2,34 @@
 
 A run directory holds ``config.json`` (a :class:`TrainConfig`), ``checkpoint.pt``,
 ``metrics.csv`` and figures; :func:`load_run` rebuilds the trained stepper from it.
+
+A model registered with ``labels=True`` is trained, evaluated and sampled with the dataset's
+class labels as its second argument, ``model(x, y)``: :func:`training_data` gives ``fit``
+a :class:`LabelledEpochs`, whose every epoch is the pair (that epoch's binarization of ``x``,
+``y``), and :func:`model_args` the test batch ``(x, y)``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyro
+import torch
+from pyro import poutine
+from pyro.poutine.util import prune_subsample_sites
+from torch import nn
+
+from pyrogen.data.labelled_tensors import LabelledTensors
 from pyrogen.infer import SVITrainer, resolve_device
 from pyrogen.infer.checkpoint import CheckpointError, load_checkpoint
-from pyrogen.infer.fit import CHECKPOINT
+from pyrogen.infer.fit import CHECKPOINT, epoch_generator
 from pyrogen.infer.trainer import Stepper
 from pyrogen.registry import get_loss, get_model, import_plugin
 
@@ -51,6 +65,9 @@ class TrainConfig:
     bf16: bool = False
     imports: list[str] = field(default_factory=list)
     x_shape: list[int] = field(default_factory=list)
+    # Set for models registered with labels=True: they are built with num_classes= and
+    # called as model(x, y).
+    num_classes: int | None = None
 
     def model_options(self) -> dict[str, Any]:
         opts = {
@@ -58,8 +75,54 @@ class TrainConfig:
             "hidden": self.hidden,
             "likelihood": self.likelihood,
             "teacher": self.teacher,
+            "num_classes": self.num_classes,
         }
         return {k: v for k, v in opts.items() if v is not None}
+
+
+@dataclass
+class LabelledEpochs:
+    """A labelled dataset as ``fit`` trains a ``model(x, y)`` on it: every epoch is the pair
+    (``data.epoch(generator)``, ``data.y``), so a dynamically binarized ``x`` is drawn afresh
+    each epoch while its rows keep their labels.
+
+    Attributes:
+        data: a :mod:`pyrogen.data` dataset with labels ``y`` int64 (N,).
+    """
+
+    data: LabelledTensors
+
+    def __post_init__(self) -> None:
+        if self.data.y is None:
+            raise ValueError(f"dataset {self.data.name!r} has no labels")
+
+    @property
+    def x(self) -> torch.Tensor:
+        return self.data.x
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def epoch(self, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+        assert self.data.y is not None
+        return (self.data.epoch(generator), self.data.y)  # type: ignore[attr-defined]
+
+
+def check_labels(cfg: TrainConfig) -> int | None:
+    """The number of classes a ``labels=True`` model is built with (``None`` for other
+    models); fails, before any data is read, when the dataset has no labels."""
+    from pyrogen.data.registry import get_dataset_info
+
+    info = get_dataset_info(cfg.dataset)
+    if not get_model(cfg.model).labels:
+        return None
+    if info.num_classes is None:
+        raise ValueError(
+            f"model {cfg.model!r} is conditional on class labels (registered with "
+            f"labels=True: model(x, y)), but dataset {cfg.dataset!r} has no labels; "
+            f"choose a labelled dataset (e.g. digits, mnist, fashion_mnist)"
+        )
+    return info.num_classes
 
 
 def _binarize_for(cfg: TrainConfig) -> str | None:
@@ -76,9 +139,85 @@ def load_split(cfg: TrainConfig, split: str) -> Any:
     return load(cfg.dataset, split=split, root=cfg.data_root, binarize=_binarize_for(cfg))
 
 
+def training_data(cfg: TrainConfig, split: str) -> Any:
+    """What ``fit`` trains on: the dataset, or its :class:`LabelledEpochs` for a model
+    registered with ``labels=True``."""
+    data = load_split(cfg, split)
+    return LabelledEpochs(data) if get_model(cfg.model).labels else data
+
+
+def model_args(
+    cfg: TrainConfig, split: str, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, ...]:
+    """The model's arguments on a whole split, binarized once with the run's fixed test
+    draw: ``(x,)``, or ``(x, y)`` for a model registered with ``labels=True``."""
+    data = training_data(cfg, split)
+    whole = data.epoch(epoch_generator(cfg.seed, -1))
+    args = whole if isinstance(whole, tuple) else (whole,)
+    return tuple(t.to(device) for t in args)
+
+
+def _trace(fn: Any, *args: Any, replay: Any = None) -> Any:
+    """The trace of ``fn(*args)`` (optionally replaying ``replay``), the random state unchanged."""
+    if replay is not None:
+        fn = poutine.replay(fn, trace=replay)
+    with torch.random.fork_rng(devices=[]), poutine.block(), pyro.validation_enabled(False):
+        return poutine.trace(fn).get_trace(*args)
+
+
+@contextlib.contextmanager
+def _evaluating(module: nn.Module) -> Iterator[Any]:
+    """``module`` in eval mode meanwhile (no running statistics move), as it was after."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+def _sample_sites(trace: Any) -> dict[str, Any]:
+    return {n: s for n, s in prune_subsample_sites(trace).nodes.items() if s["type"] == "sample"}
+
+
+def _marked(site: Any) -> bool:
+    return not site["is_observed"] and (site["infer"] or {}).get("enumerate") == "parallel"
+
+
+@torch.no_grad()
+def model_only_latents(module: nn.Module, batch: tuple[torch.Tensor, ...]) -> dict[str, bool]:
+    """The latent sites of ``module.model`` that ``module.guide`` does not sample, each
+    with whether it is marked ``infer={"enumerate": "parallel"}``, found by running the
+    guide and the model once on ``batch`` with the random state unchanged. An AutoGuide
+    builds itself on its first call, from that call's batch: use this after training."""
+    with _evaluating(module) as m:
+        guide_tr = _trace(m.guide, *batch)
+        guided = _sample_sites(guide_tr)
+        sites = _sample_sites(_trace(m.model, *batch, replay=guide_tr))
+    return {
+        name: _marked(site)
+        for name, site in sites.items()
+        if not site["is_observed"] and name not in guided
+    }
+
+
+@torch.no_grad()
+def marked_for_enumeration(module: nn.Module, batch: tuple[torch.Tensor, ...]) -> list[str]:
+    """The latent sites of ``module.model`` marked ``infer={"enumerate": "parallel"}`` that
+    the guide does not sample. The model runs first, alone (from its prior); the guide only
+    when some site is marked, so an unmarked model's lazily built guide stays unbuilt."""
+    with _evaluating(module) as m:
+        model_sites = _sample_sites(_trace(m.model, *batch))
+        marked = [name for name, site in model_sites.items() if _marked(site)]
+        guided = _sample_sites(_trace(m.guide, *batch)) if marked else {}
+    return [name for name in marked if name not in guided]
+
+
 def build_stepper(cfg: TrainConfig) -> Stepper:
     """The model of ``cfg`` and the stepper that trains it."""
     spec = get_model(cfg.model)
+    if spec.labels and cfg.num_classes is None:
+        raise ValueError(f"model {cfg.model!r} takes labels: its config needs num_classes")
     if spec.stepper is not None:
         module = spec.build(tuple(cfg.x_shape), **cfg.model_options(), loss=cfg.loss)
         return spec.stepper(module, dataclasses.asdict(cfg))
@@ -132,8 +271,29 @@ def load_run(run_dir: str | os.PathLike[str], device: str = "auto") -> tuple[Tra
     state = load_checkpoint(run / CHECKPOINT, map_location=dev)
     try:
         stepper.load_state_dict(state["stepper"])
-    except (KeyError, RuntimeError) as e:
+        if isinstance(stepper, SVITrainer) and _created_on_first_call(stepper, state["stepper"]):
+            _first_call(stepper, cfg, dev)
+    except (KeyError, RuntimeError, ValueError) as e:
         raise CheckpointError(
             f"checkpoint {run / CHECKPOINT} does not match the model in {CONFIG}: {e}"
         ) from None
     return cfg, stepper
+
+
+def _created_on_first_call(stepper: SVITrainer, state: dict[str, Any]) -> bool:
+    """Whether the checkpoint holds parameters that the model and guide create on their
+    first call (an AutoGuide's, ``pyro.param`` sites): the trainer applies those then."""
+    missing = set(state.get("module", {})) - set(stepper.module.state_dict())
+    return bool(missing or state.get("params"))
+
+
+def _first_call(stepper: SVITrainer, cfg: TrainConfig, device: torch.device) -> None:
+    """Runs the model and guide once on two test examples, so that parameters created on
+    the first call exist and take the checkpoint's values; the random state is unchanged."""
+    args = tuple(t[:2] for t in model_args(cfg, "test", device))
+    rng = pyro.util.get_rng_state()
+    try:
+        with pyro.validation_enabled(False):
+            stepper.evaluate(*args)
+    finally:
+        pyro.util.set_rng_state(rng)

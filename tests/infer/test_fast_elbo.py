@@ -60,7 +60,7 @@ def test_fast_iwae_equals_the_traced_importance_weights(same_draws):
     fast = VAEObjective(vae, kind="iwae", num_particles=5)
 
     def traced():
-        log_w = _weights(vae.model, vae.guide, x, 5)
+        log_w = _weights(vae.model, vae.guide, (x,), {}, 5)
         return -(torch.logsumexp(log_w, 0) - math.log(5)).sum()
 
     same_draws(vae, traced, lambda: fast(x))
