@@ -62,5 +62,5 @@ def log_prob_sum(fn: Any, value: torch.Tensor) -> torch.Tensor:
     if kind is dist.Normal:
         loc, scale = base.loc, base.scale
         lp = -0.5 * ((value - loc) / scale).square() - scale.log()
-        return lp.sum() - _HALF_LOG_2PI * torch.broadcast_shapes(lp.shape).numel()
+        return lp.sum() - _HALF_LOG_2PI * lp.numel()
     return fn.log_prob(value).sum()
