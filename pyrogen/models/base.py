@@ -2,9 +2,9 @@ r"""The base class of pyrogen's models: a :class:`~pyro.nn.PyroModule` for eithe
 
 Pyro fixes at construction whether a PyroModule can hold module-local parameters, so one
 built under Pyro's default global parameter store fails once it runs under
-``pyro.settings.context(module_local_params=True)``, which pyrogen's trainers use. A
-:class:`PyroModel` runs under both; the setting in force when it runs decides, as for any
-PyroModule.
+``pyro.settings.context(module_local_params=True)`` (which the command line sets, and the
+adversarial and FactorVAE trainers use). A :class:`PyroModel` runs under both; the setting
+in force when it runs decides, as for any PyroModule.
 """
 
 from __future__ import annotations
