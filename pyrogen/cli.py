@@ -9,6 +9,7 @@ class by class.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import inspect
 import json
@@ -26,9 +27,11 @@ from torch import nn
 from pyrogen import plots
 from pyrogen.cli_eval import cmd_eval
 from pyrogen.infer import SVITrainer, fit, resolve_device
+from pyrogen.infer.callbacks import TensorBoardLogger
 from pyrogen.infer.checkpoint import CheckpointError
 from pyrogen.infer.distributed import env_world_size, shutdown
 from pyrogen.infer.fit import epoch_generator
+from pyrogen.infer.schedules import SCHEDULES
 from pyrogen.infer.trainer import Stepper
 from pyrogen.registry import get_loss, get_model, import_plugin
 from pyrogen.runs import (
@@ -40,6 +43,7 @@ from pyrogen.runs import (
     is_rank0,
     load_run,
     marked_for_enumeration,
+    merge_resumed_options,
     training_data,
 )
 
@@ -118,6 +122,8 @@ def cmd_train(cfg: TrainConfig) -> Path:
     # is read. Models with their own stepper (GANs, FactorVAE) interpret --loss themselves.
     if get_model(cfg.model).stepper is None:
         get_loss(cfg.loss, dataclasses.asdict(cfg))
+    if cfg.out is not None:  # a resumed run keeps its training-loop options
+        merge_resumed_options(Path(cfg.out), cfg)
     cfg.num_classes = check_labels(cfg)
     train = training_data(cfg, "train")
     test = training_data(cfg, "test")
@@ -125,7 +131,9 @@ def cmd_train(cfg: TrainConfig) -> Path:
     if cfg.teacher is not None:  # eval and sample rebuild the teacher from any directory
         cfg.teacher = str(Path(cfg.teacher).resolve())
     # Bad model options (a teacher that is no 1-D density, an objective that cannot train
-    # the model as written, ...) fail before --out is written.
+    # the model as written, ...) fail before --out is written. --seed seeds the initial
+    # weights too: two runs with one seed, in one process or several, start alike.
+    pyro.set_rng_seed(cfg.seed)
     stepper = build_stepper(cfg)
     # The test set's one fixed binarization: the model's arguments, (x,) or (x, y).
     whole = test.epoch(epoch_generator(cfg.seed, -1))
@@ -136,11 +144,12 @@ def cmd_train(cfg: TrainConfig) -> Path:
     out = Path(cfg.out or f"runs/{cfg.model}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
     cfg.out = str(out)
     rank0 = is_rank0()
+    say = print if rank0 and not cfg.quiet else _silent
     if rank0:
         out.mkdir(parents=True, exist_ok=True)
         check_config_matches(out, cfg)
         (out / CONFIG).write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
-        print(f"training {cfg.model} on {cfg.dataset} ({len(train)} examples) -> {out}")
+        say(f"training {cfg.model} on {cfg.dataset} ({len(train)} examples) -> {out}")
     history = fit(
         stepper,
         train,
@@ -150,7 +159,9 @@ def cmd_train(cfg: TrainConfig) -> Path:
         device=cfg.device,
         out=out,
         seed=cfg.seed,
-        progress=rank0,
+        progress=rank0 and not cfg.quiet,
+        early_stopping=cfg.early_stopping,
+        callbacks=[TensorBoardLogger(out / "tensorboard")] if cfg.tensorboard and rank0 else [],
     )
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         shutdown(stepper)
@@ -158,12 +169,21 @@ def cmd_train(cfg: TrainConfig) -> Path:
         return out
     dev = resolve_device(cfg.device)
     test_args = tuple(t.to(dev) for t in test_args)
-    for path in _figures(stepper.module, test_args, history, out, cfg):
-        print(f"wrote {path}")
+    # Figures of a run trained with --ema-decay come from the averaged weights.
+    averaged = isinstance(stepper, SVITrainer) and stepper.ema is not None
+    weights = stepper.ema_weights() if isinstance(stepper, SVITrainer) and averaged else None
+    with weights or contextlib.nullcontext():
+        written = _figures(stepper.module, test_args, history, out, cfg)
+    for path in written:
+        say(f"wrote {path}")
     if history:
         last = history[-1]
-        print("final: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch"))
+        say("final: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch"))
     return out
+
+
+def _silent(*args: Any) -> None:
+    pass
 
 
 def cmd_sample(run_dir: str, n: int, out: str | None, device: str, mean: bool) -> Path:
@@ -214,6 +234,28 @@ def cmd_list() -> None:
         print(f"  {name:<20} {text}")
 
 
+def _training_loop_flags(t: argparse.ArgumentParser) -> None:
+    """Options of the training loop; unset ones of a resumed run keep the run's values."""
+    g = t.add_argument_group("training loop (a resumed run keeps its own values)")
+    g.add_argument("--clip-grad-norm", type=float, help="clip the gradients' global L2 norm")
+    g.add_argument("--accumulate", type=int, help="batches per update (gradient accumulation)")
+    g.add_argument("--lr-schedule", choices=SCHEDULES, help="learning-rate schedule")
+    g.add_argument("--ema-decay", type=float, help="evaluate and sample a moving average")
+    g.add_argument(
+        "--early-stopping",
+        type=int,
+        metavar="N",
+        help="stop after N epochs without a better test loss; keeps OUT/best.pt",
+    )
+    g.add_argument(
+        "--tensorboard",
+        action="store_true",
+        default=None,
+        help="write TensorBoard scalars to OUT/tensorboard",
+    )
+    g.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pyrogen", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -252,6 +294,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--bf16", action="store_true", help="bfloat16 autocast of the objective (GPU, AMX)"
     )
+    _training_loop_flags(t)
     t.add_argument(
         "--import",
         dest="imports",

@@ -30,10 +30,13 @@ from pyrogen.data.labelled_tensors import LabelledTensors
 from pyrogen.infer import SVITrainer, resolve_device
 from pyrogen.infer.checkpoint import CheckpointError, load_checkpoint
 from pyrogen.infer.fit import CHECKPOINT, epoch_generator
+from pyrogen.infer.schedules import make_schedule
 from pyrogen.infer.trainer import Stepper
 from pyrogen.registry import get_loss, get_model, import_plugin
 
 CONFIG = "config.json"
+# TrainConfig fields that SVITrainer takes (refused for models with their own stepper).
+UPDATE_OPTIONS = ("clip_grad_norm", "accumulate", "lr_schedule", "ema_decay")
 
 
 @dataclass
@@ -63,6 +66,14 @@ class TrainConfig:
     particle_chunk: int | None = None
     compile: bool = False
     bf16: bool = False
+    # The training loop (None: off; honoured on resume, see merge_resumed_options).
+    clip_grad_norm: float | None = None
+    accumulate: int | None = None
+    lr_schedule: str | None = None
+    ema_decay: float | None = None
+    early_stopping: int | None = None
+    tensorboard: bool | None = None
+    quiet: bool = False
     imports: list[str] = field(default_factory=list)
     x_shape: list[int] = field(default_factory=list)
     # Set for models registered with labels=True: they are built with num_classes= and
@@ -219,6 +230,12 @@ def build_stepper(cfg: TrainConfig) -> Stepper:
     if spec.labels and cfg.num_classes is None:
         raise ValueError(f"model {cfg.model!r} takes labels: its config needs num_classes")
     if spec.stepper is not None:
+        given = [f"--{k.replace('_', '-')}" for k in UPDATE_OPTIONS if getattr(cfg, k) is not None]
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} apply to models trained by SVITrainer; model "
+                f"{cfg.model!r} trains with its own stepper, which does not take them"
+            )
         module = spec.build(tuple(cfg.x_shape), **cfg.model_options(), loss=cfg.loss)
         return spec.stepper(module, dataclasses.asdict(cfg))
     module = spec.build(tuple(cfg.x_shape), **cfg.model_options())
@@ -232,12 +249,36 @@ def build_stepper(cfg: TrainConfig) -> Stepper:
         particle_chunk=cfg.particle_chunk,
         compile=cfg.compile,
         bf16=cfg.bf16,
+        clip_grad_norm=cfg.clip_grad_norm,
+        accumulate=cfg.accumulate or 1,
+        scheduler=make_schedule(cfg.lr_schedule or "none", cfg.epochs),
+        ema_decay=cfg.ema_decay,
     )
 
 
 def is_rank0() -> bool:
     """Under torchrun only rank 0 writes files and prints."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def merge_resumed_options(out: Path, cfg: TrainConfig) -> None:
+    """A resumed run keeps its training-loop options: those not given now are taken from
+    ``config.json``; one given with another value is refused (the run would not continue
+    as it started)."""
+    path = out / CONFIG
+    if not (path.exists() and (out / CHECKPOINT).exists()):
+        return
+    old = json.loads(path.read_text())
+    for key in (*UPDATE_OPTIONS, "early_stopping", "tensorboard"):
+        now, then = getattr(cfg, key), old.get(key)
+        if now is None:
+            setattr(cfg, key, then)
+        elif now != then:
+            raise ValueError(
+                f"{out} holds a run trained with {key}={then!r}; resuming it with "
+                f"--{key.replace('_', '-')} {now!r} would not continue it as it started; "
+                f"omit the option (the run's own value is used) or pass another --out"
+            )
 
 
 def check_config_matches(out: Path, cfg: TrainConfig) -> None:
@@ -273,11 +314,23 @@ def load_run(run_dir: str | os.PathLike[str], device: str = "auto") -> tuple[Tra
         stepper.load_state_dict(state["stepper"])
         if isinstance(stepper, SVITrainer) and _created_on_first_call(stepper, state["stepper"]):
             _first_call(stepper, cfg, dev)
+        if isinstance(stepper, SVITrainer) and stepper.ema is not None:
+            _use_average(stepper, cfg, dev)
     except (KeyError, RuntimeError, ValueError) as e:
         raise CheckpointError(
             f"checkpoint {run / CHECKPOINT} does not match the model in {CONFIG}: {e}"
         ) from None
     return cfg, stepper
+
+
+def _use_average(stepper: SVITrainer, cfg: TrainConfig, device: torch.device) -> None:
+    """A run trained with ``ema_decay`` is evaluated and sampled with its averaged weights."""
+    if not stepper.params:
+        _first_call(stepper, cfg, device)
+    assert stepper.ema is not None
+    with torch.no_grad():
+        for p, avg in zip(stepper.params, stepper.ema.shadow):
+            p.copy_(avg)
 
 
 def _created_on_first_call(stepper: SVITrainer, state: dict[str, Any]) -> bool:

@@ -2,6 +2,7 @@
 
 from pyrogen.infer.adversarial import AdversarialSVI, GANPair, default_optimizer
 from pyrogen.infer.beta_elbo import BetaELBO, LinearCapacity
+from pyrogen.infer.callbacks import MetricsCSV, TensorBoardLogger
 from pyrogen.infer.cavi import NormalGammaCAVI
 from pyrogen.infer.cavi_mixture import BayesianGaussianMixtureCAVI
 from pyrogen.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -23,6 +24,7 @@ from pyrogen.infer.info_elbo import InfoVAE_ELBO, mmd_rbf
 from pyrogen.infer.iwae import IWAE_ELBO
 from pyrogen.infer.kl_schedule import AnnealedELBO, FreeBitsELBO
 from pyrogen.infer.nvil import NVILBaseline
+from pyrogen.infer.schedules import cosine_schedule, iwae_schedule, step_schedule
 from pyrogen.infer.score_function import ScoreFunction_ELBO
 from pyrogen.infer.stl import STL_ELBO
 from pyrogen.infer.svi_adapter import SVIAdapter
@@ -77,4 +79,9 @@ __all__ = [
     "mmd_rbf",
     "resolve_device",
     "save_checkpoint",
+    "MetricsCSV",
+    "TensorBoardLogger",
+    "cosine_schedule",
+    "iwae_schedule",
+    "step_schedule",
 ]

@@ -2,18 +2,17 @@ r"""The training loop: one function trains any stepper (SVI, adversarial, ...) o
 
 ``fit`` adds what a research run needs around ``stepper.step``: batches of tensors, of tuples
 or dicts of tensors, of Datasets and DataLoaders (:mod:`pyrogen.infer.batches`), device
-placement, seeding, a progress bar, per-epoch train/test metrics written to ``metrics.csv``,
-atomic checkpoints holding the module, optimizer and RNG states (so an interrupted run resumes
-exactly), and detection of NaN/inf that stops with a clear message while keeping the last good
-checkpoint.
+placement, seeding, progress (:mod:`pyrogen.infer.progress`), per-epoch train/test metrics
+written to ``metrics.csv``, per-step and per-epoch callbacks (:mod:`pyrogen.infer.callbacks`,
+e.g. TensorBoard), atomic checkpoints holding the module, optimizer and RNG states (so an
+interrupted run resumes exactly), early stopping on the test loss with the best checkpoint
+kept (:mod:`pyrogen.infer.early_stopping`), and detection of NaN/inf that stops with a clear
+message while keeping the last good checkpoint (:mod:`pyrogen.infer.divergence`).
 """
 
 from __future__ import annotations
 
-import csv
-import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
@@ -24,27 +23,28 @@ import pyro
 import torch
 from pyro.infer import SVI
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from pyrogen.infer.batches import Batch, Data, Metrics, batch_source, check_batch
+from pyrogen.infer.callbacks import MetricsCSV, call_hooks
 from pyrogen.infer.checkpoint import (
-    apply_default_permissions,
     load_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
 from pyrogen.infer.distributed import barrier, init_from_env
+from pyrogen.infer.divergence import TrainingDivergedError, check_finite_loss, check_finite_params
+from pyrogen.infer.early_stopping import EarlyStopping
+from pyrogen.infer.progress import bar, logger, showing
 from pyrogen.infer.svi_adapter import SVIAdapter
 from pyrogen.infer.trainer import Stepper
 
+__all__ = ["TrainingDivergedError", "fit", "load_stepper_state", "resolve_device"]
+
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.csv"
+BEST = "best.pt"
 DEFAULT_BATCH_SIZE = 128
-
-
-class TrainingDivergedError(RuntimeError):
-    """A loss or a parameter became NaN or infinite during training."""
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -58,19 +58,6 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     # A generator per (seed, epoch): shuffling and data resampling do not depend on how many
     # random numbers the model drew, so a resumed run sees the same batches.
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-
-
-def _write_metrics(path: Path, history: Sequence[dict[str, float]]) -> None:
-    keys: list[str] = []
-    for row in history:
-        keys += [k for k in row if k not in keys]
-    fd, tmp = tempfile.mkstemp(prefix=".metrics.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(history)
-    apply_default_permissions(tmp)
-    os.replace(tmp, path)
 
 
 def _mean_metrics(fn: Callable[..., Metrics], batches: Iterable[Batch]) -> Metrics:
@@ -98,6 +85,8 @@ def fit(
     progress: bool = True,
     check_every: int = 100,
     callback: Callable[[int, dict[str, float]], None] | None = None,
+    callbacks: Sequence[Any] = (),
+    early_stopping: int | None = None,
 ) -> list[dict[str, float]]:
     """Trains ``stepper`` for ``epochs`` passes over ``data``.
 
@@ -146,9 +135,20 @@ def fit(
             same batches as an uninterrupted one: the order of in-memory data and Datasets is
             drawn from the seed and the epoch alone, and the global torch generator (which a
             DataLoader's ``shuffle=True`` draws from) is restored from the checkpoint.
-        progress: show a tqdm progress bar.
+        progress: show progress and messages on stdout (:mod:`pyrogen.infer.progress`): a
+            tqdm bar on a terminal, else one line per epoch; ``False`` shows nothing (the
+            messages still go to the ``logging`` logger ``"pyrogen"``).
         check_every: steps between NaN/inf checks of the loss (each check syncs the host).
         callback: called as ``callback(epoch, metrics)`` after every epoch.
+        callbacks: objects with ``on_step(step, metrics)``, ``on_epoch(epoch, metrics)``
+            and/or ``on_end(history)`` (:mod:`pyrogen.infer.callbacks`), e.g.
+            :class:`~pyrogen.infer.callbacks.TensorBoardLogger`.
+        early_stopping: stop when ``test_loss`` has not improved for this many epochs
+            (needs ``test_data``); the best epoch's checkpoint is kept as ``out/best.pt``.
+
+    After each epoch's training steps, a stepper with an ``end_epoch(epoch, metrics)``
+    method has it called (epoch-wise learning-rate schedules, a last partial window of
+    gradient accumulation), before the test metrics and the checkpoint.
 
     Under ``torchrun`` (or in an initialized process group) every rank runs ``fit`` with the
     same arguments: each global batch of ``batch_size`` examples is split across the ranks,
@@ -202,12 +202,13 @@ def fit(
 
     history: list[dict[str, float]] = []
     start_epoch = 0
+    resumed: dict[str, Any] = {}
     if ckpt is not None and resume and ckpt.exists():
-        state = load_checkpoint(ckpt, map_location=dev)
-        stepper.load_state_dict(state["stepper"])
-        set_rng_state(state["rng"])
-        history = list(state["history"])
-        start_epoch = int(state["epoch"])
+        resumed = load_checkpoint(ckpt, map_location=dev)
+        stepper.load_state_dict(resumed["stepper"])
+        set_rng_state(resumed["rng"])
+        history = list(resumed["history"])
+        start_epoch = int(resumed["epoch"])
     else:
         pyro.set_rng_seed(seed)
 
@@ -227,66 +228,86 @@ def fit(
     if test is not None:
         test = test.frozen(epoch_generator(seed, -1), dev)
         test.check_ahead(None, check)
+    hooks = list(callbacks)
+    if is_writer and out_dir is not None:
+        hooks.insert(0, MetricsCSV(out_dir / METRICS, history))
+    stopper = None
+    if early_stopping is not None:
+        if test is None:
+            raise ValueError("early_stopping monitors test_loss: pass test_data to fit")
+        stopper = EarlyStopping(early_stopping, history)
+    best = out_dir / BEST if out_dir is not None else None
+    end_epoch = getattr(stepper, "end_epoch", None)
+    step_count = int(resumed.get("steps", 0))
 
     # The data were checked; per-step distribution argument checks would only cost time.
-    with pyro.validation_enabled(False):
+    with pyro.validation_enabled(False), showing(progress):
         for epoch in range(start_epoch, epochs):
+            if stopper is not None and stopper.should_stop:
+                break  # a resumed run that had already stopped
             t0 = time.perf_counter()
             where = f"epoch {epoch + 1}"
-            totals: Metrics = {}
-            n = steps = 0
+            totals: dict[str, Any] = {}
+            counts: dict[str, int] = {}
+            steps = 0
             metrics: Metrics = {}
-            bar = tqdm(
-                train.batches(epoch_generator(seed, epoch), dev, check, where),
-                total=train.num_batches(),
-                desc=f"epoch {epoch + 1}/{epochs}",
-                disable=not progress,
-                leave=False,
-            )
-            for batch in bar:
+            batches = train.batches(epoch_generator(seed, epoch), dev, check, where)
+            shown = bar(batches, train.num_batches(), f"epoch {epoch + 1}/{epochs}", progress)
+            for batch in shown:
                 metrics = batch.call(stepper.step)
+                # Averaged over the examples of the steps that report the key (e.g. grad_norm
+                # only on the steps that update, under gradient accumulation).
                 for k, v in metrics.items():
                     totals[k] = totals.get(k, 0) + v.detach() * batch.size
-                n += batch.size
+                    counts[k] = counts.get(k, 0) + batch.size
                 steps += 1
-                if steps == 1 and epoch == start_epoch and progress:
+                step_count += 1
+                call_hooks(hooks, "on_step", step_count, metrics)
+                if steps == 1 and epoch == start_epoch:
                     _say_path(stepper)
                 if steps % check_every == 0:
                     loss = float(metrics["loss"])
-                    bar.set_postfix(loss=f"{loss:.3f}")
-                    _check_finite_loss(loss, epoch, steps - 1, ckpt, saved)
+                    if hasattr(shown, "set_postfix"):
+                        shown.set_postfix(loss=f"{loss:.3f}")
+                    check_finite_loss(loss, epoch, steps - 1, ckpt, saved)
             if steps % check_every != 0:  # the last step, unless checked above
-                _check_finite_loss(float(metrics["loss"]), epoch, steps - 1, ckpt, saved)
-            _check_finite_params(stepper, epoch, ckpt, saved)
+                check_finite_loss(float(metrics["loss"]), epoch, steps - 1, ckpt, saved)
             row: dict[str, float] = {"epoch": epoch + 1}
-            row.update({f"train_{k}": float(v) / n for k, v in totals.items()})
+            row.update({f"train_{k}": float(v) / counts[k] for k, v in totals.items()})
             # A loss that was NaN/inf on a step between the periodic checks shows up here.
-            _check_finite_loss(row.get("train_loss", 0.0), epoch, None, ckpt, saved)
+            check_finite_loss(row.get("train_loss", 0.0), epoch, None, ckpt, saved)
+            if callable(end_epoch):
+                end_epoch(epoch + 1, row)
+            check_finite_params(stepper, epoch, ckpt, saved)
             if test is not None:
                 batches = test.batches(None, dev, check, where)
                 metrics = _mean_metrics(stepper.evaluate, batches)
                 row.update({f"test_{k}": float(v) for k, v in metrics.items()})
             row["seconds"] = time.perf_counter() - t0
             history.append(row)
-            if is_writer and out_dir is not None and ckpt is not None:
-                save_checkpoint(
-                    ckpt,
-                    {
-                        "stepper": stepper.state_dict(),
-                        "epoch": epoch + 1,
-                        "rng": rng_state(),
-                        "history": history,
-                    },
-                )
-                _write_metrics(out_dir / METRICS, history)
+            improved = stopper is not None and stopper.update(row)
+            if is_writer and ckpt is not None:
+                state = {
+                    "stepper": stepper.state_dict(),
+                    "epoch": epoch + 1,
+                    "steps": step_count,
+                    "rng": rng_state(),
+                    "history": history,
+                }
+                if improved and best is not None:  # before the checkpoint, which commits
+                    save_checkpoint(best, state)
+                save_checkpoint(ckpt, state)
             if out_dir is not None:
                 barrier()  # no rank runs ahead of (or resumes from) a half-written epoch
                 saved = epoch + 1
+            call_hooks(hooks, "on_epoch", epoch + 1, row)
             if callback is not None:
                 callback(epoch + 1, row)
-            if progress:
-                shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
-                tqdm.write(f"epoch {epoch + 1}/{epochs}: {shown}")
+            summary = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
+            logger.info("epoch %d/%d: %s", epoch + 1, epochs, summary)
+        if stopper is not None and stopper.should_stop:
+            logger.info(stopper.message(None if best is None else str(best)))
+    call_hooks(hooks, "on_end", history)
     return history
 
 
@@ -294,34 +315,7 @@ def _say_path(stepper: Stepper) -> None:
     """Which implementation of the objective trains (decided on the first batch), and why."""
     path = getattr(stepper, "path", None)
     if path is not None:
-        tqdm.write(f"objective path: {path} ({getattr(stepper, 'path_reason', '')})")
-
-
-def _diverged(what: str, epoch: int, step: int | None, ckpt: Path | None, saved: int) -> None:
-    where = f"epoch {epoch + 1}" + (f", step {step + 1}" if step is not None else "")
-    if ckpt is None:
-        kept = "no checkpoint was written (pass out=DIR to keep one)"
-    elif saved > 0:
-        kept = f"the checkpoint of the last good epoch ({saved}) is kept at {ckpt}"
-    else:
-        kept = f"nothing was saved by this run; {ckpt} is left as it was"
-    raise TrainingDivergedError(
-        f"training diverged at {where}: {what} is NaN or infinite; {kept}. "
-        "Try a smaller learning rate, check the data for extreme values, or clip gradients."
-    )
-
-
-def _check_finite_loss(
-    loss: float, epoch: int, step: int | None, ckpt: Path | None, saved: int
-) -> None:
-    if not math.isfinite(loss):
-        _diverged("the loss", epoch, step, ckpt, saved)
-
-
-def _check_finite_params(stepper: Stepper, epoch: int, ckpt: Path | None, saved: int) -> None:
-    for name, p in stepper.module.named_parameters():
-        if not bool(torch.isfinite(p).all()):
-            _diverged(f"parameter {name!r}", epoch, None, ckpt, saved)
+        logger.info("objective path: %s (%s)", path, getattr(stepper, "path_reason", ""))
 
 
 def load_stepper_state(stepper: Stepper, out: str | os.PathLike[str]) -> dict[str, Any]:

@@ -7,63 +7,30 @@ under the same loop, with the same checkpoints, progress bar and metrics.
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any
 
 import pyro
 import torch
 from pyro import poutine
 from pyro.infer import ELBO, Trace_ELBO
 from torch import nn
+from torch.optim.lr_scheduler import LRScheduler
 
 from pyrogen.infer.adam_step import FusedAdamStep
 from pyrogen.infer.distributed import DistContext
 from pyrogen.infer.objective import TrainingObjective, batch_of, compile_objective
 from pyrogen.infer.param_sites import ParamSites
 from pyrogen.infer.pyro_objective import PyroObjective, check_jit_params
+from pyrogen.infer.stepper import Stepper, make_adam
+from pyrogen.infer.trainer_state import TrainerState
+from pyrogen.infer.update_rule import UpdateRule, UpdateSteps
+
+__all__ = ["SVITrainer", "Stepper", "make_adam"]
 
 
-@runtime_checkable
-class Stepper(Protocol):
-    """What :func:`~pyrogen.infer.fit` needs from a trainer.
-
-    Attributes:
-        module: every trained parameter lives here; ``fit`` moves it to the device and
-            saves it in checkpoints.
-    """
-
-    module: nn.Module
-
-    def step(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
-        """One update on a batch (the model's arguments, e.g. ``x`` or ``x, y``); returns
-        0-dim tensors (no host sync). ``"loss"`` is the per-example objective being minimized
-        (nats when it is a negative bound); SVI steppers also report ``"elbo"`` = -loss."""
-        ...
-
-    def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
-        """The same quantities as :meth:`step` on a batch, without updating anything."""
-        ...
-
-    def state_dict(self) -> dict[str, Any]:
-        """Module, optimizer(s) and any running statistics, for exact resumption."""
-        ...
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
-
-
-def make_adam(
-    params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
-) -> torch.optim.Optimizer:
-    """One Adam over all parameters, with the fused kernel when every parameter supports it
-    (the update is the same Adam, computed in one pass instead of one per parameter)."""
-    params = [p for p in params if p.requires_grad]
-    devices = {p.device.type for p in params}
-    fused = devices <= {"cpu", "cuda"} and all(p.dtype.is_floating_point for p in params)
-    return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, fused=fused)
-
-
-class SVITrainer:
+class SVITrainer(TrainerState, UpdateSteps):
     r"""Stochastic variational inference: one torch optimizer over every parameter.
 
     Each step minimizes ``loss`` per example, ``loss(model, guide, *batch) / B`` (the negative
@@ -115,6 +82,13 @@ class SVITrainer:
         bf16: evaluate the tracing-free objective under ``torch.autocast`` in bfloat16
             (matrix products in bfloat16, reductions in float32; parameters, gradients and
             optimizer state stay float32).
+        clip_grad_norm, accumulate, scheduler, scheduler_interval, ema_decay: gradient
+            clipping by global norm (the step reports the pre-clip ``grad_norm``), an update
+            every ``accumulate`` batches with their mean gradient, a learning-rate scheduler
+            factory (e.g. :func:`~pyrogen.infer.schedules.iwae_schedule`) stepped every
+            update or every epoch, and a moving average of the parameters used by
+            :meth:`evaluate` and ``with trainer.ema_weights(): ...``; all off by default
+            (the plain step). See :class:`~pyrogen.infer.update_rule.UpdateRule`.
 
     Example:
         >>> import torch, pyro, pyro.distributions as dist
@@ -149,7 +123,16 @@ class SVITrainer:
         compile: bool = False,
         manual_backward: bool = True,
         bf16: bool = False,
+        clip_grad_norm: float | None = None,
+        accumulate: int = 1,
+        scheduler: Callable[[torch.optim.Optimizer], LRScheduler] | None = None,
+        scheduler_interval: str | None = None,
+        ema_decay: float | None = None,
     ):
+        self._rule = UpdateRule(
+            clip_grad_norm, accumulate, scheduler, scheduler_interval, ema_decay
+        )
+        self._plain = self._rule.plain  # no option on: the step as without them
         for name in ("model", "guide"):
             if not callable(getattr(module, name, None)):
                 raise TypeError(
@@ -262,10 +245,13 @@ class SVITrainer:
             )
         check_jit_params(self.loss, self.module, self._sites.found)
         self._check_optimizer()
+        self._rule.attach(self.optim)
         self._ready = True
         if self._pending is not None:
             self._apply_state(self._pending)
             self._pending = None
+        if self._rule.ema is not None:  # from the checkpoint's average, else from here
+            self._rule.ema.track(self._params)
         self.objective = self.objective.first_batch(args, kwargs)
 
     def _check_optimizer(self) -> None:
@@ -305,9 +291,13 @@ class SVITrainer:
             self.module.train()
         if not self._ready:
             self._setup(args, kwargs)
-        for p in self._params:  # zero_grad(set_to_none=True), unprofiled
-            p.grad = None
+        rule, plain = self._rule, self._plain
+        if plain or rule.starts_window:
+            for p in self._params:  # zero_grad(set_to_none=True), unprofiled
+                p.grad = None
         scale = 1.0 / batch_of(args, kwargs)
+        if not plain and rule.accumulate > 1:
+            scale /= rule.accumulate
         if isinstance(self.objective, PyroObjective):  # Pyro-evaluated: params may appear
             with self._sites:
                 loss = self.objective.loss_and_grads(args, kwargs, scale, self._params)
@@ -316,8 +306,13 @@ class SVITrainer:
             loss = self.objective.loss_and_grads(args, kwargs, scale, self._params)
         if not self._grads_checked:
             self._check_gradients()
-        self._optimizer_step()
-        return self._report(loss.detach().float())
+        if plain:
+            self._optimizer_step()
+            return self._report(loss.detach().float())
+        report = self._report(loss.detach().float() * rule.accumulate)
+        if rule.add_batch():
+            report.update(self._update())
+        return report
 
     def _check_gradients(self) -> None:
         if all(p.grad is None for p in self._params):
@@ -338,8 +333,12 @@ class SVITrainer:
         self.module.eval()
         if not self._ready:
             self._setup(args, kwargs)
-        loss = self.objective.loss(args, kwargs).detach().float() / batch_of(args, kwargs)
-        return self._report(loss)
+        if self._rule.ema is None:
+            loss = self.objective.loss(args, kwargs)
+        else:
+            with self._rule.ema.swapped(self._params):
+                loss = self.objective.loss(args, kwargs)
+        return self._report(loss.detach().float() / batch_of(args, kwargs))
 
     def _report(self, loss: torch.Tensor) -> dict[str, torch.Tensor]:
         # A penalized surrogate (beta != 1, KL warm-up, free bits, MMD, the tail-adaptive
@@ -347,43 +346,3 @@ class SVITrainer:
         if self.objective.is_bound and getattr(self.loss, "is_bound", True):
             return {"loss": loss, "elbo": -loss}
         return {"loss": loss}
-
-    # -- checkpoints --------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        if not self._ready and self._pending is not None:
-            return self._pending  # loaded, not yet applied: the parameters do not exist yet
-        state: dict[str, Any] = {
-            "module": self.module.state_dict(),
-            "optim": self.optim.state_dict(),
-            "params": {n: p.detach().clone() for n, p in self._extra_params().items()},
-        }
-        if callable(getattr(self.loss, "state_dict", None)):  # schedules, baselines
-            state["loss"] = self.loss.state_dict()  # type: ignore[attr-defined]
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restores a :meth:`state_dict`. Parameters created on the first call (AutoGuides)
-        and the optimizer over them do not exist before it: those are applied on the first
-        batch; the rest at once."""
-        if "loss" in state and callable(getattr(self.loss, "load_state_dict", None)):
-            self.loss.load_state_dict(state["loss"])  # type: ignore[attr-defined]
-        if self._ready:
-            self._apply_state(state)
-            return
-        with contextlib.suppress(RuntimeError):  # lazily created parameters: applied in
-            self.module.load_state_dict(state["module"])  # full on the first batch
-        self._pending = state
-
-    def _apply_state(self, state: dict[str, Any]) -> None:
-        self.module.load_state_dict(state["module"])
-        extra = self._extra_params()
-        unknown = sorted(set(state.get("params", {})) - set(extra))
-        if unknown:
-            raise ValueError(
-                f"the checkpoint holds parameters {unknown} that this model and guide do not "
-                f"create (they create {sorted(extra)})"
-            )
-        with torch.no_grad():
-            for name, value in state.get("params", {}).items():
-                extra[name].copy_(value)
-        self.optim.load_state_dict(state["optim"])
