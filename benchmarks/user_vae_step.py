@@ -57,7 +57,7 @@ class ReadmeVAE(PyroModule):
 
     def model(self, x):
         with pyro.plate("data", x.shape[0]):
-            z = pyro.sample("z", dist.Normal(torch.zeros(self.z), 1.0).to_event(1))
+            z = pyro.sample("z", dist.Normal(x.new_zeros(self.z), 1.0).to_event(1))
             pyro.sample("x", dist.Bernoulli(logits=self.dec(z)).to_event(3), obs=x)
 
     def guide(self, x):
