@@ -183,7 +183,7 @@ def cmd_train(cfg: TrainConfig) -> Path:
 
 
 def _silent(*args: Any) -> None:
-    pass
+    """``print`` under ``--quiet``: says nothing."""
 
 
 def cmd_sample(run_dir: str, n: int, out: str | None, device: str, mean: bool) -> Path:

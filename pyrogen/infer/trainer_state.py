@@ -4,7 +4,7 @@ including parameters that exist only after the first batch (AutoGuides, ``pyro.p
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from pyro.infer import ELBO
@@ -22,12 +22,12 @@ class TrainerState:
     _pending: dict[str, Any] | None
     _rule: UpdateRule
 
-    @property
-    def optim(self) -> torch.optim.Optimizer:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the trainer this is mixed into
 
-    def _extra_params(self) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        @property
+        def optim(self) -> torch.optim.Optimizer: ...
+
+        def _extra_params(self) -> dict[str, torch.Tensor]: ...
 
     def state_dict(self) -> dict[str, Any]:
         if not self._ready and self._pending is not None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler
@@ -151,8 +151,9 @@ class UpdateSteps:
     _rule: UpdateRule
     _params: list[torch.Tensor]
 
-    def _optimizer_step(self) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by the trainer this is mixed into
+
+        def _optimizer_step(self) -> None: ...
 
     def _update(self) -> dict[str, torch.Tensor]:
         """Clipping, the optimizer step, the average and the step-wise schedule."""
