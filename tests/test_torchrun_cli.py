@@ -74,9 +74,7 @@ def _metrics(run: Path) -> list[dict[str, float]]:
 
 
 def _params(run: Path) -> dict[str, torch.Tensor]:
-    # Our own file. weights_only=False: the checkpoint holds numpy's RNG state, which
-    # torch.load(weights_only=True) refuses (see pyrogen.infer.checkpoint.load_checkpoint).
-    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
     return state["stepper"]["module"]
 
 

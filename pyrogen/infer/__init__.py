@@ -5,7 +5,13 @@ from pyrogen.infer.beta_elbo import BetaELBO, LinearCapacity
 from pyrogen.infer.callbacks import MetricsCSV, TensorBoardLogger
 from pyrogen.infer.cavi import NormalGammaCAVI
 from pyrogen.infer.cavi_mixture import BayesianGaussianMixtureCAVI
-from pyrogen.infer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from pyrogen.infer.checkpoint import (
+    CheckpointError,
+    export_weights,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
 from pyrogen.infer.distillation import (
     DensityDistillation,
     DistillationPair,
@@ -45,6 +51,8 @@ __all__ = [
     "STL_ELBO",
     "VIMCO_ELBO",
     "CheckpointError",
+    "export_weights",
+    "load_weights",
     "GradientStats",
     "NVILBaseline",
     "BayesianGaussianMixtureCAVI",

@@ -92,7 +92,7 @@ def test_two_process_ddp_matches_one_process_on_the_global_batch(tmp_path):
         _worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, start_method="spawn"
     )
     for rank in (0, 1):
-        got = torch.load(tmp_path / f"r{rank}.pt", weights_only=False)
+        got = torch.load(tmp_path / f"r{rank}.pt", weights_only=True)
         for k, v in single.module.state_dict().items():
             assert torch.allclose(got["params"][k], v, atol=1e-5, rtol=1e-5), (rank, k)
         for a, b in zip(got["history"], expected):

@@ -170,7 +170,7 @@ def test_autoguides_train_under_fit_and_resume_exactly(guide_cls, tmp_path):
         guide_params = dict(m.guide.named_parameters())
         assert guide_params, "the AutoGuide created no parameter"
         finals.append({k: v.detach().clone() for k, v in guide_params.items()})
-        loaded = torch.load(out / "checkpoint.pt", weights_only=False)["stepper"]["module"]
+        loaded = torch.load(out / "checkpoint.pt", weights_only=True)["stepper"]["module"]
         assert any(k.startswith("guide.") for k in loaded)
     for k in finals[0]:
         torch.testing.assert_close(finals[0][k], finals[1][k], msg=k)
