@@ -1,6 +1,6 @@
 """fit trains conditional models and streamed data exactly: a regression weight learned
 through (x, y) batches, a Dataset equal to the same data in memory, exact resume with
-streamed and dynamically binarized data."""
+streamed data."""
 
 import pyro
 import pyro.distributions as dist
