@@ -187,6 +187,25 @@ def pin_to_cores(n: int) -> str:
     return f"process pinned to {min(n, len(cores))} of {len(cores)} cores"
 
 
+def run_conditions(args: argparse.Namespace, pinned: str) -> str:
+    """The sentence every step-benchmark report states its measuring conditions with."""
+    load_avg = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
+    return (
+        f"{args.rounds} interleaved rounds of >= {args.seconds} s per contestant, "
+        f"{args.threads} torch threads, {pinned}; torch {torch.__version__}, "
+        f"pyro {pyro.__version__}, {nets.numpyro_version()}; "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"load average at the end {load_avg}."
+    )
+
+
+def write_report(out: str | None, text: str) -> str:
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text)
+    return text
+
+
 def main(args: argparse.Namespace) -> str:
     pinned = pin_to_cores(args.threads)  # before jax starts its thread pool
     torch.set_num_threads(args.threads)
@@ -205,23 +224,15 @@ def main(args: argparse.Namespace) -> str:
                 elbo_rows += config(args, x, batch, k, iwae=False)
         for batch in args.iwae_batch_sizes:
             iwae_rows += config(args, x, batch, args.iwae_k, iwae=True)
-    load_avg = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
     text = (
         "# Training-step throughput\n\n"
         f"`python benchmarks/svi_step.py {' '.join(args.argv)}`\n\n"
         f"VAE 784-{nets.HIDDEN}-{nets.Z_DIM} (ReLU, Bernoulli), fixed binarized MNIST; "
-        f"{args.rounds} interleaved rounds of >= {args.seconds} s per contestant, "
-        f"{args.threads} torch threads, {pinned}; torch {torch.__version__}, "
-        f"pyro {pyro.__version__}, "
-        f"{nets.numpyro_version()}; {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores, load average at the end {load_avg}.\n\n"
+        f"{run_conditions(args, pinned)}\n\n"
         "## ELBO (K particles, vectorized)\n\n" + "\n".join(elbo_rows) + "\n\n"
         f"## IWAE, K = {args.iwae_k}\n\n" + "\n".join(iwae_rows) + "\n"
     )
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
-    return text
+    return write_report(args.out, text)
 
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

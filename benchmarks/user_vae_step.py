@@ -23,11 +23,8 @@ hand-written fused-Adam loop (the median over rounds of the ratio within a round
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
-from pathlib import Path
 
 import pyro
 import pyro.distributions as dist
@@ -35,7 +32,7 @@ import svi_baselines as nets
 import torch
 from pyro.infer import SVI, Trace_ELBO
 from pyro.nn import PyroModule
-from svi_step import _no_sync, pin_to_cores, race
+from svi_step import _no_sync, pin_to_cores, race, run_conditions, write_report
 from torch import nn
 
 from pyrogen.data import load
@@ -140,26 +137,18 @@ def main(args: argparse.Namespace) -> str:
         for name in rates
         if name != "pyrogen SVITrainer (default)"
     }
-    load_avg = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
     text = (
         "# Training-step throughput on the README's user VAE\n\n"
         f"`python benchmarks/user_vae_step.py {' '.join(args.argv)}`\n\n"
         f"The README's VAE (784-400-20, ReLU, Bernoulli) at batch {b}, fixed binarized MNIST; "
-        f"{args.rounds} interleaved rounds of >= {args.seconds} s per contestant, "
-        f"{args.threads} torch threads, {pinned}; torch {torch.__version__}, "
-        f"pyro {pyro.__version__}, {nets.numpyro_version()}; "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"load average at the end {load_avg}.\n\n"
+        f"{run_conditions(args, pinned)}\n\n"
         + "\n".join(rows)
         + "\n\npyrogen's default against each (paired, > 1 means pyrogen is faster): "
         + ", ".join(f"{name} {1 / r:.2f}x" for name, r in vs.items())
         + ".\n"
     )
     print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
-    return text
+    return write_report(args.out, text)
 
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
