@@ -15,9 +15,9 @@ import inspect
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyro
 import torch
@@ -26,14 +26,19 @@ from torch import nn
 
 from pyrogen import plots
 from pyrogen.cli_eval import cmd_eval
+from pyrogen.cli_interrupt import report_interrupt
+from pyrogen.cli_options import check_fast_path, check_options, resolve_defaults
 from pyrogen.infer import SVITrainer, fit, resolve_device
+from pyrogen.infer.atomic_write import atomic_write
 from pyrogen.infer.callbacks import TensorBoardLogger
 from pyrogen.infer.checkpoint import CheckpointError
-from pyrogen.infer.distributed import env_world_size, shutdown
+from pyrogen.infer.distributed import PeerLostError, env_world_size, shutdown
 from pyrogen.infer.fit import epoch_generator
 from pyrogen.infer.schedules import SCHEDULES
 from pyrogen.infer.trainer import Stepper
 from pyrogen.registry import get_loss, get_model, import_plugin
+from pyrogen.resume import resume_settings
+from pyrogen.run_checks import check_dataset_fits, check_run_values
 from pyrogen.runs import (
     CONFIG,
     TrainConfig,
@@ -43,7 +48,6 @@ from pyrogen.runs import (
     is_rank0,
     load_run,
     marked_for_enumeration,
-    merge_resumed_options,
     training_data,
 )
 
@@ -115,15 +119,47 @@ def _check_enumeration(stepper: Stepper, batch: tuple[torch.Tensor, ...]) -> Non
         )
 
 
-def cmd_train(cfg: TrainConfig) -> Path:
+def _set_explicitly(cfg: TrainConfig) -> set[str]:
+    """The options of ``cfg`` that differ from :class:`TrainConfig`'s defaults."""
+    blank = TrainConfig(model=cfg.model)
+    return {
+        f.name for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(blank, f.name)
+    }
+
+
+def _absolute(target: str) -> str:
+    """An ``--import`` target as stored: a ``.py`` file by its absolute path."""
+    return str(Path(target).resolve()) if target.endswith(".py") else target
+
+
+def cmd_train(
+    cfg: TrainConfig, given: Collection[str] | None = None, allow_changes: bool = False
+) -> Path:
+    """Trains ``cfg.model`` into a run directory (resuming the run in ``cfg.out`` if any).
+
+    Args:
+        cfg: the configuration.
+        given: the options the user set (the command line's explicit flags); only these are
+            checked against what the model applies and against a resumed run's settings.
+            ``None``: those differing from :class:`TrainConfig`'s defaults.
+        allow_changes: resume a run with given settings that differ from its own, where a
+            resumed run honours them (see :mod:`pyrogen.resume`).
+    """
+    given = set(_set_explicitly(cfg) if given is None else given)
+    # A resumed run continues with its own settings (pyrogen.resume).
+    done = resume_settings(Path(cfg.out), cfg, given, allow_changes) if cfg.out else None
+    cfg.imports = [_absolute(target) for target in cfg.imports]
     for target in cfg.imports:
         import_plugin(target)
-    # Unknown names, and a labelled model on a dataset without labels, fail before any data
-    # is read. Models with their own stepper (GANs, FactorVAE) interpret --loss themselves.
-    if get_model(cfg.model).stepper is None:
-        get_loss(cfg.loss, dataclasses.asdict(cfg))
-    if cfg.out is not None:  # a resumed run keeps its training-loop options
-        merge_resumed_options(Path(cfg.out), cfg)
+    # Unknown names, options the model does not apply, and a labelled model on a dataset
+    # without labels fail before any data is read.
+    spec = get_model(cfg.model)
+    if spec.stepper is None:
+        get_loss(cfg.loss or "", dataclasses.asdict(cfg))
+    check_options(spec, given, cfg.loss)
+    if done is None:  # config.json records the values the model is built with
+        resolve_defaults(spec, cfg, given)
+    check_run_values(cfg)  # out-of-range numbers, a device this machine lacks
     cfg.num_classes = check_labels(cfg)
     train = training_data(cfg, "train")
     test = training_data(cfg, "test")
@@ -135,10 +171,14 @@ def cmd_train(cfg: TrainConfig) -> Path:
     # weights too: two runs with one seed, in one process or several, start alike.
     pyro.set_rng_seed(cfg.seed)
     stepper = build_stepper(cfg)
+    check_fast_path(stepper, given)
+    if done is None and cfg.init_output_bias:  # a resumed run has its weights
+        cast(Any, stepper.module).init_output_bias(train.x)
     # The test set's one fixed binarization: the model's arguments, (x,) or (x, y).
     whole = test.epoch(epoch_generator(cfg.seed, -1))
     test_args: tuple[torch.Tensor, ...] = whole if isinstance(whole, tuple) else (whole,)
     _check_enumeration(stepper, tuple(t[:2] for t in test_args))
+    check_dataset_fits(cfg, stepper.module, test_args)  # says which datasets fit instead
     if cfg.out is None and env_world_size() > 1:
         raise ValueError("distributed training needs an explicit --out shared by every rank")
     out = Path(cfg.out or f"runs/{cfg.model}-{cfg.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -148,7 +188,10 @@ def cmd_train(cfg: TrainConfig) -> Path:
     if rank0:
         out.mkdir(parents=True, exist_ok=True)
         check_config_matches(out, cfg)
-        (out / CONFIG).write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+        config = json.dumps(dataclasses.asdict(cfg), indent=2).encode()
+        atomic_write(out / CONFIG, lambda f: f.write(config))  # never half a file
+        if done is not None:
+            say(f"resuming from epoch {done} (of {cfg.epochs}) in {out}")
         say(f"training {cfg.model} on {cfg.dataset} ({len(train)} examples) -> {out}")
     history = fit(
         stepper,
@@ -161,6 +204,7 @@ def cmd_train(cfg: TrainConfig) -> Path:
         seed=cfg.seed,
         progress=rank0 and not cfg.quiet,
         early_stopping=cfg.early_stopping,
+        checkpoint_minutes=cfg.checkpoint_minutes,
         callbacks=[TensorBoardLogger(out / "tensorboard")] if cfg.tensorboard and rank0 else [],
     )
     if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -253,60 +297,96 @@ def _training_loop_flags(t: argparse.ArgumentParser) -> None:
         default=None,
         help="write TensorBoard scalars to OUT/tensorboard",
     )
-    g.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    g.add_argument("--quiet", action="store_true", default=None, help="print nothing but errors")
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pyrogen", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model; writes a run directory")
+    # Options default to None, so that those given can be told apart (pyrogen.cli_options
+    # refuses a given option that the model does not apply); TrainConfig fills the rest.
     t.add_argument("model", help="model name (see `pyrogen list`)")
-    t.add_argument("--dataset", default="digits")
-    t.add_argument("--epochs", type=int, default=100)
-    t.add_argument("--batch-size", type=int, default=100)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--loss", default="elbo", help="objective name (see `pyrogen list`)")
-    t.add_argument("--num-particles", type=int, default=1)
-    t.add_argument("--beta", type=float, default=4.0, help="KL weight of --loss beta_elbo")
-    t.add_argument("--gamma", type=float, default=10.0, help="TC weight of factor_vae")
+    t.add_argument("--dataset", help="dataset name (default: digits)")
+    t.add_argument("--epochs", type=int, help="total epochs to train to (default: 100)")
+    t.add_argument("--batch-size", type=int, help="default: 100")
+    t.add_argument("--lr", type=float, help="learning rate (default: 1e-3; the GAN: its paper's)")
+    t.add_argument("--loss", help="objective name (see `pyrogen list`; default: elbo)")
+    t.add_argument("--num-particles", type=int, help="particles of the objective (default: 1)")
+    t.add_argument("--beta", type=float, help="KL weight of --loss beta_elbo (default: 4)")
+    t.add_argument("--gamma", type=float, help="TC weight of factor_vae (default: 10)")
     t.add_argument("--teacher", help="run directory of the autoregressive teacher (distill)")
-    t.add_argument("--z-dim", type=int)
-    t.add_argument("--hidden", type=int, nargs="+")
-    t.add_argument("--likelihood", choices=["bernoulli", "continuous_bernoulli", "gaussian"])
+    # Which models apply which option, and their defaults: docs/cli_options.md.
+    t.add_argument("--z-dim", type=int, help="latent size")
+    t.add_argument("--hidden", type=int, nargs="+", help="hidden widths (or channels)")
+    t.add_argument(
+        "--likelihood",
+        choices=["bernoulli", "continuous_bernoulli", "gaussian"],
+        help="the decoder's likelihood",
+    )
     t.add_argument("--binarize", choices=["dynamic", "threshold", "none"])
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="auto")
+    t.add_argument("--seed", type=int, help="seeds the weights and the data order (default: 0)")
+    t.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
     t.add_argument("--out", help="run directory (resumed when it holds a checkpoint)")
+    t.add_argument(
+        "--checkpoint-minutes",
+        type=float,
+        metavar="M",
+        help="also checkpoint within an epoch every M minutes (default: 10); a run killed or "
+        "stopped by Ctrl-C resumes from its last checkpoint, at the step it holds",
+    )
     t.add_argument("--data-root", help="dataset directory (default: $PYROGEN_DATA)")
     t.add_argument(
         "--no-fast",
         dest="fast",
         action="store_false",
+        default=None,
         help="evaluate the objective through Pyro's traces instead of the fast path",
     )
     t.add_argument(
         "--analytic-kl",
-        action="store_true",
-        help="closed-form KL(q || p) where guide and prior allow it (same expectation)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="closed-form KL(q || p) (Pyro's TraceMeanField_ELBO: same expectation, lower "
+        "variance); the default of the VAEs with --loss elbo",
+    )
+    t.add_argument(
+        "--init-output-bias",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="start the decoder's output bias at the training data's marginal (e.g. the "
+        "log-odds of the mean image); the default of the VAEs",
     )
     t.add_argument("--particle-chunk", type=int, help="particles per pass (bounds memory)")
-    t.add_argument("--compile", action="store_true", help="torch.compile the training step")
     t.add_argument(
-        "--bf16", action="store_true", help="bfloat16 autocast of the objective (GPU, AMX)"
+        "--compile", action="store_true", default=None, help="torch.compile the training step"
+    )
+    t.add_argument(
+        "--bf16",
+        action="store_true",
+        default=None,
+        help="bfloat16 autocast of the objective (GPU, AMX)",
     )
     _training_loop_flags(t)
     t.add_argument(
         "--import",
         dest="imports",
         action="append",
-        default=[],
         help="module or .py file that registers extra models (repeatable)",
+    )
+    t.add_argument(
+        "--allow-changes",
+        action="store_true",
+        default=None,
+        help="resume a run with given settings that differ from its own (epochs, batch size, "
+        "...); without it such a resume is refused",
     )
     e = sub.add_parser("eval", help="test ELBO and importance-sampled NLL of a run")
     e.add_argument("run_dir")
     e.add_argument("--num-samples", type=int, default=5000)
     e.add_argument("--limit", type=int, help="evaluate a random subset of N test examples")
     e.add_argument("--device", default="auto")
+    e.add_argument("--seed", type=int, default=0, help="seeds every draw of the evaluation")
     s = sub.add_parser("sample", help="draw samples from a run into a PNG grid")
     s.add_argument("run_dir")
     s.add_argument(
@@ -323,24 +403,36 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def train_config(args: argparse.Namespace) -> tuple[TrainConfig, set[str], bool]:
+    """The :class:`TrainConfig` of parsed ``train`` arguments, the options given explicitly,
+    and ``--allow-changes``."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    defaults = vars(parser().parse_args(["train", args.model]))
+    values = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+    given = {k for k, v in values.items() if v != defaults[k]}
+    return TrainConfig(**values), given, bool(args.allow_changes)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     pyro.settings.set(module_local_params=True)
     try:
         if args.command == "train":
-            fields = {f.name for f in dataclasses.fields(TrainConfig)}
-            cmd_train(TrainConfig(**{k: v for k, v in vars(args).items() if k in fields}))
+            cmd_train(*train_config(args))
         elif args.command == "eval":
-            cmd_eval(args.run_dir, args.num_samples, args.device, args.limit)
+            cmd_eval(args.run_dir, args.num_samples, args.device, args.limit, args.seed)
         elif args.command == "sample":
             cmd_sample(args.run_dir, args.n, args.out, args.device, args.mean)
         else:
             for target in args.imports:
                 import_plugin(target)
             cmd_list()
-    except (ValueError, FileNotFoundError, CheckpointError) as e:
+    except (ValueError, OSError, CheckpointError, PeerLostError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:  # Ctrl-C: where training stopped, and how to resume
+        return report_interrupt(e, argv, getattr(args, "out", None)) if is_rank0() else 130
     return 0
 
 

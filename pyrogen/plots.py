@@ -1,7 +1,9 @@
 """Figures people would rather look at than read: sample grids, signals, reconstructions, curves.
 
-Everything renders with matplotlib's Agg backend to PNG files, so it works on machines with
-no display. Functions return the path written.
+Every figure is a bare ``matplotlib.figure.Figure`` written straight to a PNG file: pyplot is
+never imported, so importing this module leaves the user's backend alone (an inline Jupyter
+backend stays inline), no window opens and nothing needs a display. Functions return the path
+written.
 """
 
 from __future__ import annotations
@@ -11,12 +13,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
 
 def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 1) -> np.ndarray:
@@ -45,7 +44,8 @@ def save_image_grid(
     # About 24 grid pixels per inch, within readable bounds, so small images stay visible.
     width = min(12.0, max(4.0, arr.shape[1] / 24))
     height = min(12.0, max(1.5, width * arr.shape[0] / arr.shape[1] + (0.4 if title else 0)))
-    fig, ax = plt.subplots(figsize=(width, height))
+    fig = Figure(figsize=(width, height))
+    ax = fig.subplots()
     ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=1)
     ax.axis("off")
     if title:
@@ -64,9 +64,8 @@ def save_signals(
     n = x.shape[0]
     ncol = min(4, n)
     nrow = math.ceil(n / ncol)
-    fig, axes = plt.subplots(
-        nrow, ncol, figsize=(3 * ncol, 1.5 * nrow + 0.4), sharex=True, sharey=True, squeeze=False
-    )
+    fig = Figure(figsize=(3 * ncol, 1.5 * nrow + 0.4))
+    axes = fig.subplots(nrow, ncol, sharex=True, sharey=True, squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < n:
             ax.plot(x[i], lw=0.8)
@@ -114,7 +113,8 @@ def save_curves(
         raise ValueError("save_curves needs at least one epoch of history, got none")
     keys = list(keys or [k for k in history[0] if k.endswith("_loss")])
     epochs = [row["epoch"] for row in history]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for k in keys:
         ax.plot(epochs, [row.get(k, float("nan")) for row in history], label=k, marker=".")
     ax.set_xlabel("epoch")
@@ -134,7 +134,8 @@ def save_density_2d(
     """Shows a density evaluated on a grid (``(G, G)`` log-density, rows along y) with
     optional ``(N, 2)`` samples beside it."""
     ncols = 2 if samples is not None else 1
-    fig, axes = plt.subplots(1, ncols, figsize=(4 * ncols, 4), squeeze=False)
+    fig = Figure(figsize=(4 * ncols, 4))
+    axes = fig.subplots(1, ncols, squeeze=False)
     axes[0, 0].imshow(log_density.exp().cpu().numpy(), extent=extent, origin="lower")
     axes[0, 0].set_title(title or "density")
     if samples is not None:
@@ -146,10 +147,11 @@ def save_density_2d(
     return _save(fig, path)
 
 
-def _save(fig: plt.Figure, path: str | os.PathLike[str]) -> Path:
+def _save(fig: Figure, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
+    # The figure belongs to no pyplot window list, so nothing needs closing: it is freed with
+    # its last reference, and savefig renders PNG with Agg whatever the current backend is.
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path

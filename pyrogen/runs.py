@@ -41,14 +41,22 @@ UPDATE_OPTIONS = ("clip_grad_norm", "accumulate", "lr_schedule", "ema_decay")
 
 @dataclass
 class TrainConfig:
-    """Everything needed to rebuild a run: written to ``config.json``."""
+    """Everything needed to rebuild a run: written to ``config.json``.
+
+    ``pyrogen train`` records the values the model is built with (``z_dim``, ``hidden``,
+    ``likelihood`` from the model's build defaults where not given), so a run is rebuilt from
+    its directory alone, in Python too: ``cfg, stepper = load_run(run_dir)``, the trained
+    model being ``stepper.module``. Options a model does not apply keep their defaults here
+    (see ``docs/cli_options.md``). ``lr`` ``None``: the GAN's per-loss paper optimizer;
+    ``loss`` ``None``: a model with one objective of its own (FactorVAE, distillation).
+    """
 
     model: str
     dataset: str = "digits"
     epochs: int = 100
     batch_size: int = 100
-    lr: float = 1e-3
-    loss: str = "elbo"
+    lr: float | None = 1e-3
+    loss: str | None = "elbo"
     num_particles: int = 1
     z_dim: int | None = None
     hidden: list[int] | None = None
@@ -63,10 +71,11 @@ class TrainConfig:
     teacher: str | None = None
     fast: bool = True
     analytic_kl: bool = False
+    init_output_bias: bool = False
     particle_chunk: int | None = None
     compile: bool = False
     bf16: bool = False
-    # The training loop (None: off; honoured on resume, see merge_resumed_options).
+    # The training loop (None: off; a resumed run keeps them, see pyrogen.resume).
     clip_grad_norm: float | None = None
     accumulate: int | None = None
     lr_schedule: str | None = None
@@ -74,6 +83,8 @@ class TrainConfig:
     early_stopping: int | None = None
     tensorboard: bool | None = None
     quiet: bool = False
+    # Minutes between checkpoints within an epoch (None: at epoch ends only).
+    checkpoint_minutes: float | None = 10.0
     imports: list[str] = field(default_factory=list)
     x_shape: list[int] = field(default_factory=list)
     # Set for models registered with labels=True: they are built with num_classes= and
@@ -239,6 +250,8 @@ def build_stepper(cfg: TrainConfig) -> Stepper:
         module = spec.build(tuple(cfg.x_shape), **cfg.model_options(), loss=cfg.loss)
         return spec.stepper(module, dataclasses.asdict(cfg))
     module = spec.build(tuple(cfg.x_shape), **cfg.model_options())
+    if cfg.loss is None or cfg.lr is None:
+        raise ValueError(f"model {cfg.model!r} trains by SVI: its config needs a loss and an lr")
     loss = get_loss(cfg.loss, dataclasses.asdict(cfg))
     return SVITrainer(
         module,
@@ -259,26 +272,6 @@ def build_stepper(cfg: TrainConfig) -> Stepper:
 def is_rank0() -> bool:
     """Under torchrun only rank 0 writes files and prints."""
     return int(os.environ.get("RANK", "0")) == 0
-
-
-def merge_resumed_options(out: Path, cfg: TrainConfig) -> None:
-    """A resumed run keeps its training-loop options: those not given now are taken from
-    ``config.json``; one given with another value is refused (the run would not continue
-    as it started)."""
-    path = out / CONFIG
-    if not (path.exists() and (out / CHECKPOINT).exists()):
-        return
-    old = json.loads(path.read_text())
-    for key in (*UPDATE_OPTIONS, "early_stopping", "tensorboard"):
-        now, then = getattr(cfg, key), old.get(key)
-        if now is None:
-            setattr(cfg, key, then)
-        elif now != then:
-            raise ValueError(
-                f"{out} holds a run trained with {key}={then!r}; resuming it with "
-                f"--{key.replace('_', '-')} {now!r} would not continue it as it started; "
-                f"omit the option (the run's own value is used) or pass another --out"
-            )
 
 
 def check_config_matches(out: Path, cfg: TrainConfig) -> None:

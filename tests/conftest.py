@@ -18,6 +18,20 @@ def _fresh_pyro_state():
         yield
 
 
+SWEEP_SEEDS = 20
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test taking ``stat_seed`` is a statistical test: the default run draws its data with
+    seed 0 only; ``pytest -m slow`` runs the by-hand sweep over seeds 0..19, which it must pass
+    at its sample size (each statistical test is sized so that it does)."""
+    if "stat_seed" in metafunc.fixturenames:
+        sweep = [
+            pytest.param(s, marks=pytest.mark.slow, id=f"sweep{s}") for s in range(SWEEP_SEEDS)
+        ]
+        metafunc.parametrize("stat_seed", [pytest.param(0, id="seed0"), *sweep])
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Tests marked ``cuda`` are collected on every machine, so a typo in them fails
     collection everywhere. Without a CUDA device they are reported as *skipped: not

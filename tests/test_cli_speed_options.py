@@ -1,12 +1,8 @@
-import dataclasses
-
-from pyrogen.cli import TrainConfig, build_stepper, parser
+from pyrogen.cli import build_stepper, parser, train_config
 
 
 def _config(argv):
-    args = parser().parse_args(["train", "vae", *argv])
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in fields})
+    cfg, _, _ = train_config(parser().parse_args(["train", "vae", *argv]))
     cfg.x_shape = [1, 8, 8]
     return cfg
 

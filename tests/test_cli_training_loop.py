@@ -49,7 +49,7 @@ def test_quiet_prints_nothing(tmp_path, capsys):
     assert main([*BASE, "--epochs", "2", "--out", str(tmp_path / "q"), "--quiet"]) == 0
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
-    assert main([*BASE, "--epochs", "3", "--out", str(tmp_path / "q")]) == 0
+    assert main([*BASE, "--epochs", "3", "--out", str(tmp_path / "q"), "--allow-changes"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert sum(line.startswith("epoch ") for line in lines) == 1  # one line, no bar
     assert any(line.startswith("final:") for line in lines)
@@ -58,15 +58,24 @@ def test_quiet_prints_nothing(tmp_path, capsys):
 def test_a_resumed_run_keeps_its_options_and_refuses_others(tmp_path, capsys):
     out = tmp_path / "r"
     argv = [*BASE, "--out", str(out), "--quiet"]
-    assert main([*argv, "--epochs", "1", *LOOP, "--early-stopping", "5"]) == 0
-    assert main([*argv, "--epochs", "2"]) == 0  # no flags: the run's own options
+    loop = ["--clip-grad-norm", "10", "--accumulate", "2", "--lr-schedule", "iwae"]
+    assert main([*argv, "--epochs", "1", *loop, "--early-stopping", "5"]) == 0
+    assert main([*argv, "--epochs", "2", "--allow-changes"]) == 0  # the run's own options
     config = json.loads((out / "config.json").read_text())
     assert config["accumulate"] == 2 and config["early_stopping"] == 5
     state = load_checkpoint(out / "checkpoint.pt")
     assert state["epoch"] == 2 and state["stepper"]["scheduler"]["last_epoch"] == 2
     assert (out / "best.pt").exists()
-    assert main([*argv, "--epochs", "3", "--accumulate", "4"]) == 2
-    assert "accumulate=2" in capsys.readouterr().err
+    assert main([*argv, "--epochs", "3", "--accumulate", "4", "--allow-changes"]) == 2
+    assert "--accumulate: 2 in the run, 4 now" in capsys.readouterr().err
+
+
+def test_a_schedule_over_the_epochs_refuses_more_epochs(tmp_path, capsys):
+    out = tmp_path / "c"
+    argv = [*BASE, "--out", str(out), "--quiet", "--lr-schedule", "cosine"]
+    assert main([*argv, "--epochs", "1"]) == 0
+    assert main([*argv, "--epochs", "2", "--allow-changes"]) == 2
+    assert "cannot stretch to --epochs 2" in capsys.readouterr().err
 
 
 def test_update_options_are_refused_for_a_model_with_its_own_stepper(tmp_path, capsys):

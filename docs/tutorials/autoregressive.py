@@ -18,7 +18,7 @@
 # %%
 import math
 import os
-import tempfile
+import sys
 import time
 from pathlib import Path
 
@@ -36,10 +36,22 @@ from pyrogen.models import GatedPixelCNN, LinearGaussianAR, PixelCNN
 from pyrogen.models.ar_process import least_squares
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))
-OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or tempfile.mkdtemp())
+OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or "autoregressive_output")
+OUT.mkdir(parents=True, exist_ok=True)
 pyro.settings.set(module_local_params=True)
 pyro.set_rng_seed(0)
 torch.set_num_threads(1)
+
+NOTEBOOK = "ipykernel" in sys.modules  # run as a notebook: show the figures inline
+
+
+def show(path):
+    """Shows a saved figure when run as a notebook."""
+    if NOTEBOOK:
+        from IPython.display import Image, display
+
+        display(Image(filename=str(path)))
+
 
 # %% [markdown]
 # ## 1. AR(p): maximum likelihood is least squares
@@ -111,6 +123,7 @@ for ax, (name, g_map) in zip(axes, maps.items()):
     ax.set_title(name)
     ax.axis("off")
 fig.savefig(OUT / "receptive_fields.png", dpi=100)
+show(OUT / "receptive_fields.png")
 plt.close(fig)
 print(
     "PixelCNN sees (r-1, c+2)?",
@@ -163,11 +176,13 @@ print(f"test NLL {nll:.2f} nats = {nll / (64 * math.log(2)):.3f} bits/dim")
 
 labels = torch.arange(10).repeat_interleave(4 if SMOKE else 8)
 samples = gpc.sample(len(labels), y=labels)
-plots.save_image_grid(
-    samples,
-    OUT / "gated_pixelcnn_samples.png",
-    nrow=len(labels) // 10,
-    title="Gated PixelCNN samples, by class",
+show(
+    plots.save_image_grid(
+        samples,
+        OUT / "gated_pixelcnn_samples.png",
+        nrow=len(labels) // 10,
+        title="Gated PixelCNN samples, by class",
+    )
 )
 
 # %% [markdown]

@@ -13,7 +13,7 @@
 
 # %%
 import os
-import tempfile
+import sys
 from pathlib import Path
 
 import pyro
@@ -26,9 +26,21 @@ from pyrogen.metrics import beta_vae_score
 from pyrogen.models import VAE, VQVAE, CodePixelCNN, FactorVAE, FactorVAETrainer, VQVAETrainer
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))
-OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or tempfile.mkdtemp())
+OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or "disentanglement_output")
+OUT.mkdir(parents=True, exist_ok=True)
 torch.set_num_threads(1)
 pyro.settings.set(module_local_params=True)
+
+NOTEBOOK = "ipykernel" in sys.modules  # run as a notebook: show the figures inline
+
+
+def show(path):
+    """Shows a saved figure when run as a notebook."""
+    if NOTEBOOK:
+        from IPython.display import Image, display
+
+        display(Image(filename=str(path)))
+
 
 # %% [markdown]
 # ## Sprites with known factors
@@ -44,11 +56,13 @@ for j, k in enumerate(sprites.factor_sizes):
     f = base.repeat(8, 1)
     f[:, j] = torch.linspace(0, k - 1, 8).round().long()
     rows.append(sprites.render(f))
-plots.save_image_grid(
-    torch.cat(rows),
-    OUT / "sprites_factors.png",
-    nrow=8,
-    title="rows: shape, scale, orientation, x, y",
+show(
+    plots.save_image_grid(
+        torch.cat(rows),
+        OUT / "sprites_factors.png",
+        nrow=8,
+        title="rows: shape, scale, orientation, x, y",
+    )
 )
 n_train, epochs, metric_points = (512, 1, (60, 30)) if SMOKE else (20_000, 10, (800, 400))
 x, _ = load_sprites(n_train, sprites=sprites, seed=0)
@@ -123,7 +137,7 @@ for name, vae in models.items():
             z[r * len(values) : (r + 1) * len(values), d] = values
         grid = torch.sigmoid(vae.decode(z))
     tag = name.split(" ")[0].lower().replace("-", "_")
-    plots.save_image_grid(grid, OUT / f"traversal_{tag}.png", nrow=len(values), title=name)
+    show(plots.save_image_grid(grid, OUT / f"traversal_{tag}.png", nrow=len(values), title=name))
     score = beta_vae_score(lambda im, v=vae: v.encode(im)[0], sprites, *metric_points)
     results[name] = (score["accuracy"], float(kl.sum()), int((kl > 0.1).sum()))
 
@@ -180,13 +194,17 @@ prior = CodePixelCNN(128, vq.latent_shape, channels=64, num_layers=4)
 fit(
     SVITrainer(prior, lr=1e-3), codes, epochs=vq_epochs, batch_size=64, device="cpu", progress=False
 )
-plots.save_reconstructions(fx_test[:16], vq.reconstruct(fx_test[:16]), OUT / "vq_recon.png")
+show(plots.save_reconstructions(fx_test[:16], vq.reconstruct(fx_test[:16]), OUT / "vq_recon.png"))
 vq.prior = prior
-plots.save_image_grid(
-    vq.sample(36), OUT / "vq_prior_samples.png", nrow=6, title="codes from the learned prior"
+show(
+    plots.save_image_grid(
+        vq.sample(36), OUT / "vq_prior_samples.png", nrow=6, title="codes from the learned prior"
+    )
 )
 vq.prior = None
-plots.save_image_grid(
-    vq.sample(36), OUT / "vq_uniform_samples.png", nrow=6, title="codes drawn uniformly"
+show(
+    plots.save_image_grid(
+        vq.sample(36), OUT / "vq_uniform_samples.png", nrow=6, title="codes drawn uniformly"
+    )
 )
 print("figures in", OUT)

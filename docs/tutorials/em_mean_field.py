@@ -17,7 +17,7 @@
 
 # %%
 import os
-import tempfile
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -33,14 +33,30 @@ from sklearn.mixture import BayesianGaussianMixture
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from pyrogen.data import eight_gaussians
-from pyrogen.infer import BayesianGaussianMixtureCAVI, GradientEM, NormalGammaCAVI
+from pyrogen.infer import (
+    BayesianGaussianMixtureCAVI,
+    GradientEM,
+    NormalGammaCAVI,
+    posterior_to_arviz,
+)
 from pyrogen.models import GaussianMixture
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))
-OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or tempfile.mkdtemp())
+OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or "em_mean_field_output")
 OUT.mkdir(parents=True, exist_ok=True)
 torch.set_num_threads(1)
 pyro.set_rng_seed(0)
+
+NOTEBOOK = "ipykernel" in sys.modules  # run as a notebook: show the figures inline
+
+
+def show(path):
+    """Shows a saved figure when run as a notebook."""
+    if NOTEBOOK:
+        from IPython.display import Image, display
+
+        display(Image(filename=str(path)))
+
 
 # %% [markdown]
 # ## EM for a Gaussian mixture
@@ -72,6 +88,7 @@ axes[1].set(title="8 Gaussians: fitted components", aspect="equal")
 axes[1].legend()
 fig.tight_layout()
 fig.savefig(OUT / "em_gaussian_mixture.png", dpi=100)
+show(OUT / "em_gaussian_mixture.png")
 
 # %% [markdown]
 # ### A gradient M-step for any enumerable Pyro model
@@ -129,9 +146,10 @@ print(f"E_q[tau]  : SVI {e_tau:.4f}  CAVI {cavi.a_n / cavi.b_n:.4f}")
 
 # %% [markdown]
 # ### Posterior summaries in arviz, against NUTS
-# `to_inference_data` exports draws from q as `arviz.InferenceData`; NUTS on the same Pyro
-# model gives the reference posterior. Mean field matches the means; it slightly
-# underestimates the spread of mu, because the true posterior couples mu and tau.
+# `to_inference_data` exports draws from q as arviz data (`InferenceData` with arviz 0.x, an
+# xarray `DataTree` with arviz 1.x); NUTS on the same Pyro model gives the reference
+# posterior, exported the same way by `posterior_to_arviz`. Mean field matches the means; it
+# slightly underestimates the spread of mu, because the true posterior couples mu and tau.
 
 # %%
 idata_vi = cavi.to_inference_data(num_samples=2000)
@@ -142,7 +160,7 @@ mcmc = MCMC(
     disable_progbar=True,
 )
 mcmc.run(y)
-idata_nuts = az.from_pyro(mcmc)
+idata_nuts = posterior_to_arviz(mcmc.get_samples(group_by_chain=True))
 print("mean-field CAVI:\n", az.summary(idata_vi, kind="stats"))
 print("NUTS:\n", az.summary(idata_nuts, var_names=["mu", "tau"], kind="stats"))
 
@@ -163,6 +181,7 @@ for ax, name in zip(axes, ("mu", "tau")):
     ax.legend()
 fig.tight_layout()
 fig.savefig(OUT / "cavi_vs_nuts.png", dpi=100)
+show(OUT / "cavi_vs_nuts.png")
 
 # %% [markdown]
 # ## CAVI for a Bayesian Gaussian mixture

@@ -18,7 +18,7 @@
 # %%
 import math
 import os
-import tempfile
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -36,10 +36,21 @@ from pyrogen.metrics import c2st, fid, load_or_train_classifier, mode_coverage
 from pyrogen.models import Discriminator, Generator, InfoGANDiscriminator, InfoGANGenerator
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))
-OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or tempfile.mkdtemp())
+OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or "gans_output")
 OUT.mkdir(parents=True, exist_ok=True)
 pyro.settings.set(module_local_params=True)
 pyro.set_rng_seed(0)
+
+NOTEBOOK = "ipykernel" in sys.modules  # run as a notebook: show the figures inline
+
+
+def show(path):
+    """Shows a saved figure when run as a notebook."""
+    if NOTEBOOK:
+        from IPython.display import Image, display
+
+        display(Image(filename=str(path)))
+
 
 # %% [markdown]
 # ## The generator is a Pyro model
@@ -89,15 +100,18 @@ ax.plot(xs[:, 0], pd / (pd + qd), label="p / (p + q)")
 ax.plot(xs[:, 0], d, "--", label="trained D")
 ax.legend()
 fig.savefig(OUT / "optimal_discriminator.png", dpi=100)
+show(OUT / "optimal_discriminator.png")
 plt.close(fig)
 
 # %% [markdown]
 # ## Mode collapse on the ring of 8 Gaussians
 # Same generator and critic (two hidden layers of 128 ReLU units), same optimizer, four
-# objectives. The minimax and non-saturating games often chase one or a few modes at a time;
-# the Wasserstein critic with gradient penalty and the unrolled critic (the generator sees
-# K = 5 look-ahead critic updates) spread the samples over more modes. We plot samples along
-# training and count modes covered and high-quality samples (within 3 std of a mode).
+# objectives. The minimax and non-saturating games are known to chase one or a few modes at
+# a time, and the Wasserstein critic with gradient penalty and the unrolled critic (the
+# generator sees K = 5 look-ahead critic updates) were proposed to spread the samples over
+# more modes (Gulrajani et al. 2017, Metz et al. 2017). We plot samples along training and
+# count the modes covered and the high-quality samples (within 3 std of a mode): the table
+# says what this one run did, with this step budget and these learning rates.
 
 # %%
 CENTERS, STD = eight_gaussians_centers(), 0.02
@@ -143,6 +157,7 @@ for row, (name, (kind, unrolled)) in enumerate(configs.items()):
     coverage[name] = mode_coverage(trainer.module.sample(2500), CENTERS, STD)
 fig.tight_layout()
 fig.savefig(OUT / "mode_collapse.png", dpi=100)
+show(OUT / "mode_collapse.png")
 plt.close(fig)
 print("| loss | modes (of 8) | high-quality fraction |")
 for name, cov in coverage.items():
@@ -179,7 +194,7 @@ reference, other = test.x[:n_eval], test.x[n_eval : 2 * n_eval]
 for label, xs_ in (("DCGAN samples", samples), ("test images (floor)", other)):
     f_a, f_b = clf.features(xs_), clf.features(reference)
     print(f"{label}: FID {float(fid(f_a, f_b)):.2f}, C2ST {c2st(f_a, f_b):.3f}")
-plots.save_image_grid(samples[:64], OUT / "dcgan_samples.png", title="DCGAN samples")
+show(plots.save_image_grid(samples[:64], OUT / "dcgan_samples.png", title="DCGAN samples"))
 
 # %% [markdown]
 # ## InfoGAN latent traversals
@@ -201,5 +216,9 @@ z = torch.randn(1, 62).expand(10 * steps, -1)
 category = torch.arange(10).repeat_interleave(steps)
 c_cont = torch.zeros(10 * steps, 2)
 c_cont[:, 0] = torch.linspace(-1, 1, steps).repeat(10)
-plots.save_image_grid(info_g.traverse(z, category, c_cont), OUT / "infogan_traversal.png", nrow=8)
+show(
+    plots.save_image_grid(
+        info_g.traverse(z, category, c_cont), OUT / "infogan_traversal.png", nrow=8
+    )
+)
 print("figures in", OUT)

@@ -25,7 +25,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from pyro.infer import Predictive, TraceEnum_ELBO
 
 from pyrogen import plots
 from pyrogen.data import load
-from pyrogen.infer import SVITrainer, fit
+from pyrogen.infer import SVITrainer, fit, posterior_to_arviz
 from pyrogen.infer.fit import epoch_generator
 from pyrogen.metrics import log_likelihood
 
@@ -44,12 +43,23 @@ with warnings.catch_warnings():  # arviz 0.23 announces its 1.0 refactor on impo
     import arviz as az
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))
-OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or tempfile.mkdtemp())
+OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or "your_own_model_output")
 OUT.mkdir(parents=True, exist_ok=True)
 HERE = Path(globals().get("__file__", "your_own_model.py")).resolve().parent
 PLUGIN = HERE / "plugins" / "user_models.py"
 sys.path.insert(0, str(PLUGIN.parent))
 from user_models import CVAE, BayesianPixelRegression, MixturePriorVAE
+
+NOTEBOOK = "ipykernel" in sys.modules  # run as a notebook: show the figures inline
+
+
+def show(path):
+    """Shows a saved figure when run as a notebook."""
+    if NOTEBOOK:
+        from IPython.display import Image, display
+
+        display(Image(filename=str(path)))
+
 
 # These networks are small: one thread is the fastest on a CPU shared with other work.
 torch.set_num_threads(1)
@@ -117,6 +127,7 @@ per_class = 8
 labels = torch.arange(10).repeat_interleave(per_class)
 grid = cvae.sample(len(labels), y=labels, mean=True)
 path = plots.save_image_grid(grid, OUT / "cvae_samples.png", nrow=per_class, title="rows: y = 0..9")
+show(path)
 print(f"wrote {path}")
 
 # %% [markdown]
@@ -159,6 +170,7 @@ print(f"components used: {used} of 10; purity against the labels: {purity:.2f}")
 print("images per component:", counts.sum(1).tolist())
 grid = torch.cat([mixture.sample(8, mean=True, component=c) for c in range(10)])
 path = plots.save_image_grid(grid, OUT / "mixture_components.png", nrow=8, title="rows: c = 0..9")
+show(path)
 print(f"wrote {path}")
 
 # %% [markdown]
@@ -245,10 +257,11 @@ for name, rep in replicas.items():
 # %% [markdown]
 # ## 5. The posterior in arviz
 # `Predictive(..., return_sites=["bias", "weight"])` draws the global sites from the guide;
-# `az.from_dict` names their dimensions (`dims`) and labels the coordinates (`coords`), so the
-# summary and plots can select, e.g., the centre pixels of two digits by name. The draws are
-# independent (variational, not MCMC), so the summary shows statistics without chain
-# diagnostics (`kind="stats"`).
+# `posterior_to_arviz` (arviz's `from_dict`, on arviz 0.x and 1.x alike) names their
+# dimensions (`dims`) and labels the coordinates (`coords`), so the summary and plots can
+# select, e.g., the centre pixels of two digits by name. The draws are independent
+# (variational, not MCMC), so the summary shows statistics without chain diagnostics
+# (`kind="stats"`).
 
 # %%
 with torch.no_grad():
@@ -259,8 +272,8 @@ posterior = {  # (chain, draw, ...): one chain of DRAWS draws, without the size-
     "bias": draws["bias"].reshape(1, DRAWS, 8, 8).numpy(),
     "weight": draws["weight"].reshape(1, DRAWS, 10, 8, 8).numpy(),
 }
-idata = az.from_dict(
-    posterior=posterior,
+idata = posterior_to_arviz(
+    posterior,
     coords={"digit": list(range(10)), "row": list(range(8)), "col": list(range(8))},
     dims={"bias": ["row", "col"], "weight": ["digit", "row", "col"]},
 )
@@ -328,6 +341,7 @@ for name, options in RUNS.items():
     print(pyrogen("eval", str(run), "--num-samples", str(IS_SAMPLES)).strip())
     cli_nll[name] = json.loads((run / "eval.json").read_text())["test_nll"]
 print(pyrogen("sample", str(OUT / "cli-cvae"), "-n", "50").strip())
+show(OUT / "cli-cvae" / "samples.png")
 
 # %% [markdown]
 # ## Summary

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -104,8 +105,13 @@ def load_binarized_mnist(
         with open(npz, "rb") as fh, np.load(fh, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files if k == split}
             names = list(f.files)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-        raise ChecksumError(f"{npz}: not a readable .npz file ({e})") from e
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as e:
+        # zlib.error: a damaged deflate stream, found before the member's CRC is checked
+        raise ChecksumError(
+            f"{npz}: not a readable .npz file ({e}); it is damaged or truncated. Delete it so "
+            f"that it is rebuilt from the original .amat files, or replace it with the "
+            f"original {NPZ.name} (sha256 {NPZ.sha256})"
+        ) from e
     if split not in arrays:
         raise ChecksumError(f"{npz}: expected an array named {split!r}, found {names}")
     a = arrays[split]

@@ -1,12 +1,15 @@
 """Objectives, steppers and the training loop."""
 
 from pyrogen.infer.adversarial import AdversarialSVI, GANPair, default_optimizer
+from pyrogen.infer.arviz_export import posterior_to_arviz
+from pyrogen.infer.autoencoder_trainer import AutoencoderTrainer
 from pyrogen.infer.beta_elbo import BetaELBO, LinearCapacity
 from pyrogen.infer.callbacks import MetricsCSV, TensorBoardLogger
 from pyrogen.infer.cavi import NormalGammaCAVI
 from pyrogen.infer.cavi_mixture import BayesianGaussianMixtureCAVI
 from pyrogen.infer.checkpoint import (
     CheckpointError,
+    CheckpointWriteError,
     export_weights,
     load_checkpoint,
     load_weights,
@@ -18,7 +21,7 @@ from pyrogen.infer.distillation import (
     analytic_entropy,
     mc_entropy,
 )
-from pyrogen.infer.distributed import DistContext, sharded_log_likelihood
+from pyrogen.infer.distributed import DistContext, PeerLostError, sharded_log_likelihood
 from pyrogen.infer.em import GradientEM
 from pyrogen.infer.f_divergences import F_DIVERGENCES, FDivergence, get_f_divergence
 from pyrogen.infer.fast_elbo import FastPathUnavailable, VAEObjective, fast_objective
@@ -27,6 +30,7 @@ from pyrogen.infer.gan_loss import GAN_KINDS, GANLoss
 from pyrogen.infer.gan_trainer import build_gan, gan_stepper, make_gan_trainer
 from pyrogen.infer.gradient_variance import GradientStats, gradient_variance
 from pyrogen.infer.info_elbo import InfoVAE_ELBO, mmd_rbf
+from pyrogen.infer.interrupt import TrainingInterrupted
 from pyrogen.infer.iwae import IWAE_ELBO
 from pyrogen.infer.kl_schedule import AnnealedELBO, FreeBitsELBO
 from pyrogen.infer.nvil import NVILBaseline
@@ -38,6 +42,7 @@ from pyrogen.infer.trainer import Stepper, SVITrainer, make_adam
 from pyrogen.infer.vimco import VIMCO_ELBO
 
 __all__ = [
+    "AutoencoderTrainer",
     "DistContext",
     "FastPathUnavailable",
     "VAEObjective",
@@ -51,6 +56,9 @@ __all__ = [
     "STL_ELBO",
     "VIMCO_ELBO",
     "CheckpointError",
+    "CheckpointWriteError",
+    "PeerLostError",
+    "TrainingInterrupted",
     "export_weights",
     "load_weights",
     "GradientStats",
@@ -58,6 +66,7 @@ __all__ = [
     "BayesianGaussianMixtureCAVI",
     "GradientEM",
     "NormalGammaCAVI",
+    "posterior_to_arviz",
     "F_DIVERGENCES",
     "GAN_KINDS",
     "AdversarialSVI",

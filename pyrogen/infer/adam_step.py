@@ -13,6 +13,11 @@ It applies only to the configuration it reproduces (one parameter group on one d
 dtype, ``fused=True``, no AMSGrad, weight decay, maximize or tensor learning rate); in every
 other case, and on the first step (which creates the state), it calls ``optimizer.step()``.
 
+``torch._fused_adam_`` is private. Where a torch release lacks it, or refuses the arguments
+it is called with here (a changed signature raises ``TypeError`` before anything is
+updated), every step goes through ``optimizer.step()`` instead: the same Adam update, only
+with torch's per-step bookkeeping back.
+
 References:
     Adam: A Method for Stochastic Optimization, D. P. Kingma, J. Ba, 2015, Algorithm 1.
     https://arxiv.org/abs/1412.6980
@@ -20,13 +25,19 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
+
+# Looked up once; None where this torch has no such kernel (optimizer.step() is used then).
+_FUSED_ADAM: Callable[..., Any] | None = getattr(torch, "_fused_adam_", None)
 
 
 def _reproducible(optim: torch.optim.Optimizer) -> bool:
     if type(optim) is not torch.optim.Adam or len(optim.param_groups) != 1:
         return False
-    if not hasattr(torch, "_fused_adam_"):
+    if _FUSED_ADAM is None:
         return False
     group = optim.param_groups[0]
     params = group["params"]
@@ -57,30 +68,38 @@ class FusedAdamStep:
         self.direct = _reproducible(optim)
 
     def __call__(self) -> None:
-        optim = self.optim
+        optim, kernel = self.optim, _FUSED_ADAM
         params = optim.param_groups[0]["params"] if self.direct else []
         states = [optim.state.get(p) for p in params]
         grads = [p.grad for p in params]
-        if not self.direct or any(not s for s in states) or any(g is None for g in grads):
+        if kernel is None or not self.direct or not all(states) or any(g is None for g in grads):
             optim.step()
             return
         group = optim.param_groups[0]
         steps = [s["step"] for s in states]  # type: ignore[index]
         torch._foreach_add_(steps, 1)
-        torch._fused_adam_(
-            params,
-            grads,
-            [s["exp_avg"] for s in states],  # type: ignore[index]
-            [s["exp_avg_sq"] for s in states],  # type: ignore[index]
-            [],
-            steps,
-            amsgrad=False,
-            lr=group["lr"],
-            beta1=group["betas"][0],
-            beta2=group["betas"][1],
-            weight_decay=0.0,
-            eps=group["eps"],
-            maximize=False,
-            grad_scale=None,
-            found_inf=None,
-        )
+        try:
+            kernel(
+                params,
+                grads,
+                [s["exp_avg"] for s in states],  # type: ignore[index]
+                [s["exp_avg_sq"] for s in states],  # type: ignore[index]
+                [],
+                steps,
+                amsgrad=False,
+                lr=group["lr"],
+                beta1=group["betas"][0],
+                beta2=group["betas"][1],
+                weight_decay=0.0,
+                eps=group["eps"],
+                maximize=False,
+                grad_scale=None,
+                found_inf=None,
+            )
+        except TypeError:
+            # The private kernel's signature changed in this torch: its argument parser
+            # refused the call before touching any tensor. Undo the step count and leave the
+            # update to the optimizer, now and from here on.
+            torch._foreach_sub_(steps, 1)
+            self.direct = False
+            optim.step()

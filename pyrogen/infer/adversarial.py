@@ -25,7 +25,7 @@ from torch import nn
 
 from pyrogen.infer.gan_loss import GANLoss
 from pyrogen.infer.gan_tricks import HistoricalAverage, unrolled_critic
-from pyrogen.validation import check_finite, check_shape
+from pyrogen.validation import check_dtype, check_finite, check_shape, parameter_dtype
 
 OptimArg = torch.optim.Optimizer | Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
@@ -59,6 +59,7 @@ class GANPair(nn.Module):
 
     def check_x(self, x: torch.Tensor) -> None:
         check_shape(x, self.generator.x_shape)
+        check_dtype(x, parameter_dtype(self))
         check_finite(x)
 
     def model(self, *args: Any, **kwargs: Any) -> torch.Tensor:

@@ -198,6 +198,9 @@ class InMemoryData:
     def num_batches(self) -> int | None:
         return None if self._len is None else math.ceil(self._len / self.batch_size)
 
+    def num_examples(self) -> int | None:
+        return self._len
+
     def check_ahead(self, generator: torch.Generator | None, check: Check) -> None:
         """Checks the data once, before training (``generator`` as in :meth:`batches`)."""
         check(self.whole(generator), self.what)
@@ -207,37 +210,45 @@ class InMemoryData:
         return InMemoryData(self.whole(generator).to(device), self.batch_size, self.what)
 
     def batches(
-        self, generator: torch.Generator | None, device: torch.device, check: Check, where: str
+        self,
+        generator: torch.Generator | None,
+        device: torch.device,
+        check: Check,
+        where: str,
+        skip: int = 0,
+        after_skip: Callable[[], None] | None = None,
     ) -> Iterator[Batch]:
         """The epoch's batches; ``generator`` draws the data (:class:`EpochData`), then the
-        order of the rows (``None``: in order). ``check`` ran ahead: unused here."""
+        order of the rows (``None``: in order). ``check`` ran ahead: unused here. ``skip``
+        leaves out the first examples of that order (an epoch resumed where it stopped), and
+        ``after_skip()`` runs once they are drawn and left out, before the next batch."""
         whole = self.whole(generator).to(device, pin=device.type == "cuda")
         n = whole.size
-        if generator is None:
-            for i in range(0, n, self.batch_size):
-                yield whole.rows(slice(i, i + self.batch_size))
-        else:
-            perm = torch.randperm(n, generator=generator).to(device)
-            for i in range(0, n, self.batch_size):
-                yield whole.rows(perm[i : i + self.batch_size])
+        perm = None if generator is None else torch.randperm(n, generator=generator).to(device)
+        if after_skip is not None:
+            after_skip()
+        for i in range(skip, n, self.batch_size):
+            rows = slice(i, i + self.batch_size) if perm is None else perm[i : i + self.batch_size]
+            yield whole.rows(rows)
 
 
 class _RowBatches:
     """A batch sampler: row indices of a dataset of ``n`` rows, ``batch_size`` at a time, in
-    the order of ``randperm(n, generator)`` (the in-memory path's order), or in order."""
+    the order of ``randperm(n, generator)`` (the in-memory path's order), or in order; the
+    first ``skip`` rows of that order left out."""
 
-    def __init__(self, n: int, batch_size: int, generator: torch.Generator | None):
-        self.n, self.batch_size, self.generator = n, batch_size, generator
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator | None, skip: int = 0):
+        self.n, self.batch_size, self.generator, self.skip = n, batch_size, generator, skip
 
     def __len__(self) -> int:
-        return math.ceil(self.n / self.batch_size)
+        return math.ceil(max(0, self.n - self.skip) / self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
         if self.generator is None:
             order = torch.arange(self.n)
         else:
             order = torch.randperm(self.n, generator=self.generator)
-        for i in range(0, self.n, self.batch_size):
+        for i in range(self.skip, self.n, self.batch_size):
             yield order[i : i + self.batch_size].tolist()
 
 
@@ -274,6 +285,10 @@ class StreamedData:
         assert self._len is not None
         return math.ceil(self._len / self.batch_size)
 
+    def num_examples(self) -> int | None:
+        """The examples of an epoch (``None`` for a DataLoader: only it knows)."""
+        return None if self.loader is not None else self._len
+
     def check_ahead(self, generator: torch.Generator | None, check: Check) -> None:
         """Nothing: streamed batches are checked as they arrive."""
 
@@ -281,7 +296,13 @@ class StreamedData:
         return self
 
     def batches(
-        self, generator: torch.Generator | None, device: torch.device, check: Check, where: str
+        self,
+        generator: torch.Generator | None,
+        device: torch.device,
+        check: Check,
+        where: str,
+        skip: int = 0,
+        after_skip: Callable[[], None] | None = None,
     ) -> Iterator[Batch]:
         """The epoch's batches, each moved to ``device`` and checked before it is yielded.
 
@@ -291,6 +312,14 @@ class StreamedData:
             device: where the batches go (a Dataset's are pinned first for CUDA).
             check: ``check(batch, what)`` raises ``ValueError`` on bad values.
             where: says when, e.g. ``"epoch 3"``, in error messages.
+            skip: leave out the first examples (an epoch resumed where it stopped). A
+                Dataset's are never read; a DataLoader's batches are read and dropped,
+                since only it knows its order.
+            after_skip: runs once the examples left out are drawn, before the next batch.
+
+        Raises:
+            ValueError: a batch the model rejects, or a DataLoader whose batches do not
+                add up to ``skip`` examples.
         """
         loader: DataLoader[Any]
         if self.loader is not None:
@@ -299,15 +328,34 @@ class StreamedData:
             assert self.dataset is not None and self._len is not None
             loader = DataLoader(
                 self.dataset,
-                batch_sampler=_RowBatches(self._len, self.batch_size, generator),
+                batch_sampler=_RowBatches(self._len, self.batch_size, generator, skip),
                 pin_memory=device.type == "cuda",
                 # The loader draws a seed for its workers when it starts: from this private
                 # generator, not the global one, so the model's random draws are the same as
                 # with in-memory data.
                 generator=torch.Generator(),
             )
-        count = 0
-        for count, item in enumerate(loader, 1):
+        items = iter(loader)
+        count = 0  # batches so far
+        if self.loader is None:
+            count = math.ceil(skip / self.batch_size)
+        else:
+            left = skip
+            while left > 0:
+                item = next(items, None)
+                size = 0 if item is None else Batch.of(item, self.what).size
+                if not 0 < size <= left:
+                    raise ValueError(
+                        f"{self.role} data: {where} was stopped after {skip} examples, but its "
+                        f"DataLoader's batches now end elsewhere: the data or their batch size "
+                        f"changed since; resume with the DataLoader the run was started with"
+                    )
+                left -= size
+                count += 1
+        if after_skip is not None:
+            after_skip()
+        first = count
+        for count, item in enumerate(items, first + 1):
             try:
                 batch = Batch.of(item, self.what).to(device)
                 check(batch, self.what)

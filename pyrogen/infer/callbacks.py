@@ -14,15 +14,15 @@ A callback is any object with some of these methods (each optional):
 from __future__ import annotations
 
 import csv
+import io
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from pyrogen.infer.checkpoint import apply_default_permissions
+from pyrogen.infer.atomic_write import atomic_write
 
 
 def call_hooks(callbacks: Sequence[Any], hook: str, *args: Any) -> None:
@@ -48,16 +48,29 @@ class MetricsCSV:
 
     def on_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
         self.rows.append(dict(metrics))
+        self.write()
+
+    def sync(self) -> None:
+        """Rewrites the file unless it holds as many rows as this (a run killed between its
+        checkpoint and this file leaves it one epoch behind the history it resumes)."""
+        try:
+            with self.path.open(newline="") as f:
+                held = sum(1 for _ in csv.DictReader(f))
+        except (OSError, csv.Error, UnicodeDecodeError):
+            held = -1
+        if held != len(self.rows):
+            self.write()
+
+    def write(self) -> None:
+        """Writes the rows held so far."""
         keys: list[str] = []
         for row in self.rows:
             keys += [k for k in row if k not in keys]
-        fd, tmp = tempfile.mkstemp(prefix=".metrics.", suffix=".tmp", dir=self.path.parent)
-        with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(self.rows)
-        apply_default_permissions(tmp)
-        os.replace(tmp, self.path)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write(self.path, lambda f: f.write(text.getvalue().encode()))
 
 
 class TensorBoardLogger:

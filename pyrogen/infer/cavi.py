@@ -166,18 +166,18 @@ class NormalGammaCAVI:
         pyro.sample("mu", dist.Normal(loc, scale))
 
     def to_inference_data(self, num_samples: int = 1000, seed: int = 0) -> Any:
-        """Draws from q(mu) q(tau) as an ``arviz.InferenceData`` (one chain).
+        """Draws from q(mu) q(tau) as arviz data (one chain): an ``arviz.InferenceData`` with
+        arviz 0.x, an ``xarray.DataTree`` with arviz >= 1.0 (see
+        :func:`~pyrogen.infer.posterior_to_arviz`).
 
         Needs the optional dependency ``arviz``.
         """
-        try:
-            import arviz as az
-        except ImportError as e:  # pragma: no cover - depends on the environment
-            raise ImportError("to_inference_data needs arviz: pip install arviz") from e
         import numpy as np
+
+        from pyrogen.infer.arviz_export import posterior_to_arviz
 
         # A local generator, so exporting never moves the global random state.
         rng = np.random.default_rng(seed)
         mu = rng.normal(self.mu_n, 1 / math.sqrt(self.lambda_n), size=(1, num_samples))
         tau = rng.gamma(self.a_n, 1 / self.b_n, size=(1, num_samples))
-        return az.from_dict(posterior={"mu": mu, "tau": tau})
+        return posterior_to_arviz({"mu": mu, "tau": tau})

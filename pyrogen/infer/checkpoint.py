@@ -2,7 +2,9 @@
 file, and reading a checkpoint never runs code from it.
 
 A checkpoint is written to a temporary file in the same directory, flushed to disk, then
-renamed over the previous one (``os.replace`` is atomic on POSIX and Windows).
+renamed over the previous one (:mod:`pyrogen.infer.atomic_write`): a ``SIGKILL`` at any
+moment leaves the previous checkpoint or the new one, and a failed write (a full disk) raises
+:class:`CheckpointWriteError` with the previous checkpoint intact.
 
 Run directories are shared, so a checkpoint holds only tensors, numbers, strings, ``None``
 and lists, tuples and dicts of them: :func:`load_checkpoint` reads it with
@@ -19,13 +21,14 @@ import collections
 import os
 import pickle
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from pyrogen.infer.atomic_write import atomic_write
 
 # v2: every value is weights_only-safe (v1 held NumPy's RNG state as a NumPy array).
 FORMAT = "pyrogen-checkpoint-v2"
@@ -42,27 +45,37 @@ class CheckpointError(RuntimeError):
     model."""
 
 
+class CheckpointWriteError(OSError, CheckpointError):
+    """A checkpoint could not be written (a full disk, a file-size limit, an I/O error);
+    the file it would have replaced is intact. ``errno`` is the system's error number."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
     """Writes ``state`` (plus a format tag) to ``path`` atomically.
 
     Raises:
         TypeError: ``state`` holds an object that ``torch.load(weights_only=True)`` would
             refuse; the message names where it is.
+        CheckpointWriteError: the file could not be written (e.g. no space left on the
+            device); ``path`` holds what it held before.
     """
     path = Path(path)
     check_loadable(state)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        apply_default_permissions(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f))
+    except OSError as e:
+        if path.is_file():
+            kept = "it holds the previous checkpoint, intact"
+        else:
+            kept = "there was no checkpoint there before, and there is none now"
+        raise CheckpointWriteError(
+            e.errno,
+            f"{e.strerror}: {kept}. Free space on that file system (or fix the error) and run "
+            f"again to continue from the last checkpoint",
+        ) from e
 
 
 def check_loadable(state: Any, where: str = "state") -> None:
@@ -85,14 +98,6 @@ def check_loadable(state: Any, where: str = "state") -> None:
         f"of them (what torch.load(weights_only=True) reads back); {where} is a "
         f"{kind.__module__}.{kind.__qualname__}: convert it in the state_dict() that makes it"
     )
-
-
-def apply_default_permissions(path: str) -> None:
-    """mkstemp creates files readable by the owner only; give the file the permissions a
-    plain ``open`` would (0666 minus the umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:

@@ -111,6 +111,31 @@ def barrier() -> None:
         dist.barrier()
 
 
+class PeerLostError(RuntimeError):
+    """A collective operation of a data-parallel run failed: another process died, hung
+    past the process group's timeout, or cannot be reached."""
+
+
+# What gloo and NCCL say when a peer is gone (gloo raises a plain RuntimeError).
+_PEER_LOST = (
+    "Connection closed by peer",
+    "Connection reset by peer",
+    "Broken pipe",
+    "Timed out waiting",
+    "timed out",
+    "NCCL communicator was aborted",
+)
+
+
+def is_peer_failure(error: BaseException) -> bool:
+    """Whether ``error``, raised during data-parallel training, is a failed collective
+    (``torch.distributed.DistError``, or gloo's and NCCL's messages for a lost peer) rather
+    than an error of this process's own computation."""
+    if isinstance(error, dist.DistError):
+        return True
+    return isinstance(error, RuntimeError) and any(s in str(error) for s in _PEER_LOST)
+
+
 def shutdown(*steppers: Any) -> None:
     """Ends the process group in an orderly way: releases each stepper's DDP wrapper
     (``stepper.distribute(None)``), waits until every rank has arrived (no collective still in

@@ -14,10 +14,20 @@ class TrainingDivergedError(RuntimeError):
     """A loss or a parameter became NaN or infinite during training."""
 
 
-def diverged(what: str, epoch: int, step: int | None, ckpt: Path | None, saved: int) -> None:
+def diverged(
+    what: str, epoch: int, step: int | None, ckpt: Path | None, saved: int, within: int = 0
+) -> None:
+    """Raises :class:`TrainingDivergedError`: ``what`` became NaN/inf at ``epoch`` (from 0),
+    ``step`` (of the epoch, from 0); the last checkpoint holds ``saved`` epochs and
+    ``within`` batches of the next."""
     where = f"epoch {epoch + 1}" + (f", step {step + 1}" if step is not None else "")
     if ckpt is None:
         kept = "no checkpoint was written (pass out=DIR to keep one)"
+    elif within > 0:
+        kept = (
+            f"the last good checkpoint (epoch {saved + 1}, after {within} of its batches) is "
+            f"kept at {ckpt}"
+        )
     elif saved > 0:
         kept = f"the checkpoint of the last good epoch ({saved}) is kept at {ckpt}"
     else:
@@ -29,13 +39,15 @@ def diverged(what: str, epoch: int, step: int | None, ckpt: Path | None, saved: 
 
 
 def check_finite_loss(
-    loss: float, epoch: int, step: int | None, ckpt: Path | None, saved: int
+    loss: float, epoch: int, step: int | None, ckpt: Path | None, saved: int, within: int = 0
 ) -> None:
     if not math.isfinite(loss):
-        diverged("the loss", epoch, step, ckpt, saved)
+        diverged("the loss", epoch, step, ckpt, saved, within)
 
 
-def check_finite_params(stepper: Stepper, epoch: int, ckpt: Path | None, saved: int) -> None:
+def check_finite_params(
+    stepper: Stepper, epoch: int, ckpt: Path | None, saved: int, within: int = 0
+) -> None:
     for name, p in stepper.module.named_parameters():
         if not bool(torch.isfinite(p).all()):
-            diverged(f"parameter {name!r}", epoch, None, ckpt, saved)
+            diverged(f"parameter {name!r}", epoch, None, ckpt, saved, within)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import torch
 from torch import nn
 
-from pyrogen.infer.adversarial import AdversarialSVI, GANPair
+from pyrogen.infer.adversarial import AdversarialSVI, GANPair, default_optimizer
 from pyrogen.infer.gan_loss import GAN_KINDS, GANLoss
 
 DEFAULT_LOSS = "nonsaturating"
@@ -16,6 +17,12 @@ DEFAULT_LOSS = "nonsaturating"
 def _check_kind(loss: str) -> None:
     if loss not in GAN_KINDS:
         raise ValueError(f"unknown GAN loss {loss!r}; expected one of {list(GAN_KINDS)}")
+
+
+def default_arch(x_shape: Sequence[int]) -> str:
+    """``"dcgan"`` for images ``(C, H, W)`` with H and W divisible by 4, else ``"mlp"``."""
+    shape = tuple(int(s) for s in x_shape)
+    return "dcgan" if len(shape) == 3 and shape[1] % 4 == 0 and shape[2] % 4 == 0 else "mlp"
 
 
 def build_gan(
@@ -50,7 +57,7 @@ def build_gan(
     _check_kind(loss)
     shape = tuple(int(s) for s in x_shape)
     if arch is None:
-        arch = "dcgan" if len(shape) == 3 and shape[1] % 4 == 0 and shape[2] % 4 == 0 else "mlp"
+        arch = default_arch(shape)
     if norm is None:
         norm = "layer" if loss == "wgan-gp" else "batch"
     w = int(width)
@@ -66,9 +73,10 @@ def build_gan(
 def gan_stepper(module: nn.Module, config: dict[str, Any]) -> AdversarialSVI:
     """The stepper of a :func:`build_gan` pair for a CLI config (``config["loss"]``).
 
-    The command line's default loss name ``"elbo"`` stands for the GAN default,
-    ``"nonsaturating"``. Optimizers are the papers' (:func:`default_optimizer`); ``n_critic``
-    is 5 for the Wasserstein losses.
+    A loss name ``"elbo"`` (in run directories written before the GAN had a default loss of
+    its own) stands for the GAN default, ``"nonsaturating"``. Optimizers are the papers'
+    (:func:`~pyrogen.infer.adversarial.default_optimizer`), both players at ``config["lr"]``
+    when it is set; ``n_critic`` is 5 for the Wasserstein losses.
     """
     if not isinstance(module, GANPair):
         raise TypeError(f"gan_stepper needs a GANPair (see build_gan), got {type(module).__name__}")
@@ -83,7 +91,30 @@ def gan_stepper(module: nn.Module, config: dict[str, Any]) -> AdversarialSVI:
             "build the pair with build_gan(x_shape, loss='wgan-gp')"
         )
     n_critic = int(config.get("n_critic") or (5 if loss in ("wasserstein", "wgan-gp") else 1))
-    return AdversarialSVI(module.generator, module.discriminator, GANLoss(loss), n_critic=n_critic)
+    lr = config.get("lr")
+    optim = None if lr is None else _paper_optimizer_at(loss, float(lr))
+    return AdversarialSVI(
+        module.generator,
+        module.discriminator,
+        GANLoss(loss),
+        optim_g=optim,
+        optim_d=optim,
+        n_critic=n_critic,
+    )
+
+
+def _paper_optimizer_at(
+    kind: str, lr: float
+) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]:
+    """The paper's optimizer of loss ``kind`` (its betas, its algorithm) at learning rate ``lr``."""
+
+    def make(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        optim = default_optimizer(kind, params)
+        for group in optim.param_groups:
+            group["lr"] = lr
+        return optim
+
+    return make
 
 
 def make_gan_trainer(

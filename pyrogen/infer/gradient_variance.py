@@ -79,12 +79,15 @@ def _module_params(model: Callable, guide: Callable) -> dict[str, torch.Tensor]:
 def _leaf_params(value: torch.Tensor) -> list[torch.Tensor]:
     """Leaf tensors requiring grad that ``value`` depends on (walks the autograd graph)."""
     leaves: dict[int, torch.Tensor] = {}
-    stack, seen = [value.grad_fn], set()
+    # Visited nodes stay referenced, not only their ids: torch may wrap a graph node in a
+    # fresh Python object on each access and free it after (2.5 does), so an id seen once
+    # could come back as another node's, which would then be skipped.
+    stack, seen = [value.grad_fn], {}
     while stack:
         fn = stack.pop()
         if fn is None or id(fn) in seen:
             continue
-        seen.add(id(fn))
+        seen[id(fn)] = fn
         var = getattr(fn, "variable", None)
         if var is not None:
             leaves[id(var)] = var

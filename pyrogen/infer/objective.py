@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import torch
-from pyro.infer import ELBO, Trace_ELBO
+from pyro.infer import ELBO, Trace_ELBO, TraceMeanField_ELBO
 from torch import nn
 
 from pyrogen.infer.distributed import DataParallelObjective, DistContext
@@ -74,8 +74,8 @@ class TrainingObjective(Protocol):
 def _reference_elbo(fast: VAEObjective | HierarchicalObjective, loss: Any) -> Any:
     """The Pyro objective that draws the same noise as the tracing-free one: with K > 1
     particles Trace_ELBO must vectorize them (its default loop draws them one by one)."""
-    if type(loss) is Trace_ELBO and fast.num_particles > 1:
-        return Trace_ELBO(
+    if type(loss) in (Trace_ELBO, TraceMeanField_ELBO) and fast.num_particles > 1:
+        return type(loss)(
             num_particles=fast.num_particles, vectorize_particles=True, max_plate_nesting=1
         )
     return loss if loss is not None else Trace_ELBO()
@@ -305,13 +305,25 @@ def compile_objective(
     """The fastest implementation of ``loss`` on ``module`` that is provably the same
     objective as Pyro's (see the module docstring); ``.path`` and ``.reason`` say which.
 
+    With ``analytic_kl=True`` the objective is Pyro's ``TraceMeanField_ELBO`` (the ELBO with
+    the closed-form KL): the fast objective reproduces it, and ``fast=False`` runs Pyro's.
+
     Raises:
-        FastPathUnavailable: ``analytic_kl=True`` where no tracing-free objective exists
-            (the closed-form KL changes the estimator, so it is never silently dropped).
+        FastPathUnavailable: ``analytic_kl=True`` with ``fast=True`` where no tracing-free
+            objective exists (the closed-form KL changes the estimator, so it is never
+            silently dropped).
     """
     loss = loss if loss is not None else Trace_ELBO()
     reference = PyroObjective(module, loss, reason="disabled (fast=False)")
-    if not (fast or analytic_kl):
+    if analytic_kl and type(loss) is Trace_ELBO:
+        # Pyro's own ELBO with the closed-form KL is TraceMeanField_ELBO: the first batch is
+        # checked against it, it takes over if the check fails, and it runs under fast=False
+        reference = PyroObjective(
+            module,
+            TraceMeanField_ELBO(num_particles=loss.num_particles),
+            reason="disabled (fast=False): Pyro's TraceMeanField_ELBO, the closed-form KL",
+        )
+    if not fast:
         return reference
     try:
         objective = fast_objective(

@@ -50,9 +50,12 @@ def showing(progress: bool) -> Iterator[None]:
         logger.setLevel(level)
 
 
-def bar(iterable: Iterable[Any], total: int | None, desc: str, progress: bool) -> Any:
-    """A tqdm bar over ``iterable`` on a terminal (``progress`` on), else ``iterable``."""
+def bar(
+    iterable: Iterable[Any], total: int | None, desc: str, progress: bool, initial: int = 0
+) -> Any:
+    """A tqdm bar over ``iterable`` on a terminal (``progress`` on), else ``iterable``;
+    ``initial`` items were done before (a resumed epoch)."""
     isatty = getattr(sys.stdout, "isatty", None)
     if not (progress and callable(isatty) and isatty()):
         return iterable
-    return tqdm(iterable, total=total, desc=desc, leave=False, file=sys.stdout)
+    return tqdm(iterable, total=total, desc=desc, leave=False, file=sys.stdout, initial=initial)

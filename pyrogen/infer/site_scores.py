@@ -11,6 +11,8 @@ float additions:
   - log(2 pi) / 2]``, the same function of (mu, sigma) as the density at z, without
   recomputing (z - mu) / sigma (the noise is drawn exactly as ``Normal.rsample`` draws it).
 
+Each is returned negated and split as ``(tensor, constant)``: the ELBO adds the
+``n log(2 pi) / 2`` of every Normal site as one Python number instead of a kernel per site.
 Every other distribution, and any site with a mask, takes ``log_prob``.
 """
 
@@ -38,29 +40,39 @@ def reparam_normal(fn: Any) -> dist.Normal | None:
 
 
 def draw_normal(normal: dist.Normal, shape: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(z, eps)`` with z = loc + eps * scale, eps drawn as ``Normal.rsample`` draws it."""
+    """``(z, eps)`` with z = loc + eps * scale, eps drawn as ``Normal.rsample`` draws it
+    (one standard-normal fill of ``shape`` from the global generator)."""
     loc = normal.loc
-    eps = torch.empty(shape, dtype=loc.dtype, device=loc.device).normal_()
-    return loc + eps * normal.scale, eps
+    eps = torch.randn(shape, dtype=loc.dtype, device=loc.device)
+    return torch.addcmul(loc, eps, normal.scale), eps
 
 
-def log_normal_at_noise_sum(normal: dist.Normal, eps: torch.Tensor) -> torch.Tensor:
-    """sum log N(loc + scale * eps; loc, scale) over every element of ``eps``."""
-    scale = normal.scale.expand(eps.shape)
-    return -0.5 * eps.square().sum() - scale.log().sum() - _HALF_LOG_2PI * eps.numel()
+def _log_scale_sum(scale: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """sum log sigma over ``shape`` (sigma broadcast to it)."""
+    return (scale if scale.shape == shape else scale.expand(shape)).log().sum()
 
 
-def log_prob_sum(fn: Any, value: torch.Tensor) -> torch.Tensor:
-    """``fn.log_prob(value).sum()``, specialized for Bernoulli(logits) and Normal."""
+def neg_log_normal_at_noise(normal: dist.Normal, eps: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """-sum log N(loc + scale * eps; loc, scale) over every element of ``eps``, as
+    ``(tensor, constant)``: ``sum [eps^2 / 2 + log sigma]`` and ``n log(2 pi) / 2``."""
+    terms = torch.add(_log_scale_sum(normal.scale, eps.shape), eps.square().sum(), alpha=0.5)
+    return terms, _HALF_LOG_2PI * eps.numel()
+
+
+def neg_log_prob_sum(fn: Any, value: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """``-fn.log_prob(value).sum()`` as ``(tensor, constant)``, the constant being the part
+    that depends on no tensor (kept as a Python number, so that the constants of all sites
+    are added once); specialized for Bernoulli(logits) and Normal."""
     base = _base(fn)
     kind = type(base)
     if kind is dist.Bernoulli and "logits" in base.__dict__:
         logits = base.logits
         if value.shape != logits.shape:
             logits, value = torch.broadcast_tensors(logits, value)
-        return -F.binary_cross_entropy_with_logits(logits, value, reduction="sum")
+        return F.binary_cross_entropy_with_logits(logits, value, reduction="sum"), 0.0
     if kind is dist.Normal:
         loc, scale = base.loc, base.scale
-        lp = -0.5 * ((value - loc) / scale).square() - scale.log()
-        return lp.sum() - _HALF_LOG_2PI * lp.numel()
-    return fn.log_prob(value).sum()
+        d = (value - loc) / scale
+        terms = torch.add(_log_scale_sum(scale, d.shape), d.square().sum(), alpha=0.5)
+        return terms, _HALF_LOG_2PI * d.numel()
+    return fn.log_prob(value).sum().neg(), 0.0

@@ -39,22 +39,24 @@ from pyro.poutine.subsample_messenger import _Subsample
 from pyrogen.infer.fast_elbo import FastPathUnavailable
 from pyrogen.infer.site_scores import (
     draw_normal,
-    log_normal_at_noise_sum,
-    log_prob_sum,
+    neg_log_normal_at_noise,
+    neg_log_prob_sum,
     reparam_normal,
 )
 
 
 class _ScoreSites(Messenger):
-    """Adds ``sum(scale * mask * log_prob)`` of every sample site to ``total`` as it is
-    drawn; in replay mode, sets each latent to the value the guide drew."""
+    """Adds ``-sum(scale * mask * log_prob)`` of every sample site to ``neg`` (tensors) and
+    ``const`` (the parts that are plain numbers) as it is drawn; in replay mode, sets each
+    latent to the value the guide drew."""
 
     def __init__(self, replay: dict[str, torch.Tensor] | None = None):
         super().__init__()
         self.replay = replay
         self.values: dict[str, torch.Tensor] = {}
         self._noise: dict[str, tuple[Any, torch.Tensor]] = {}  # (Normal, eps) by site
-        self.total: torch.Tensor | float = 0.0
+        self.neg: torch.Tensor | None = None
+        self.const: torch.Tensor | float = 0.0
 
     def _pyro_sample(self, msg: Any) -> None:
         if self.replay is None:
@@ -94,15 +96,17 @@ class _ScoreSites(Messenger):
             return
         drawn = self._noise.pop(name, None)
         if drawn is not None:
-            total = log_normal_at_noise_sum(*drawn)
+            neg, const = neg_log_normal_at_noise(*drawn)
         elif mask is None or mask is True:
-            total = log_prob_sum(fn, msg["value"])
+            neg, const = neg_log_prob_sum(fn, msg["value"])
         else:
             lp = fn.log_prob(msg["value"], *msg["args"], **msg["kwargs"])
-            total = torch.where(mask, lp, lp.new_zeros(())).sum()
+            neg, const = torch.where(mask, lp, lp.new_zeros(())).sum().neg(), 0.0
         if not (isinstance(scale, (int, float)) and scale == 1.0):
-            total = total * scale
-        self.total = total if isinstance(self.total, float) else self.total + total
+            neg, const = neg * scale, const * scale
+        self.neg = neg if self.neg is None else self.neg + neg
+        if isinstance(const, torch.Tensor) or const:
+            self.const = self.const + const
 
 
 class TracingFree_ELBO(ELBO):
@@ -148,11 +152,16 @@ class TracingFree_ELBO(ELBO):
             p = _ScoreSites(replay=q.values)
             with p:
                 model(*args, **kwargs)
-            losses.append(q.total - p.total)  # -(log p - log q)
-        loss = losses[0] if len(losses) == 1 else sum(losses) / self.num_particles
-        if not isinstance(loss, torch.Tensor):
-            raise FastPathUnavailable("the model and guide have no sample site to score")
-        return loss
+            # -(log p - log q) = (-log p) - (-log q)
+            if p.neg is not None:
+                loss = p.neg if q.neg is None else p.neg - q.neg
+            elif q.neg is not None:
+                loss = q.neg.neg()
+            else:
+                raise FastPathUnavailable("the model and guide have no sample site to score")
+            const = p.const - q.const
+            losses.append(loss + const if isinstance(const, torch.Tensor) or const else loss)
+        return losses[0] if len(losses) == 1 else sum(losses) / self.num_particles
 
     def loss(self, model: Callable, guide: Callable, *args: Any, **kwargs: Any) -> float:
         with torch.no_grad():

@@ -171,6 +171,13 @@ class UpdateSteps:
         self._rule.end_epoch()
 
     @property
+    def between_updates(self) -> bool:
+        """No batch's gradients wait for an update: the state saved now is the whole state,
+        so :func:`~pyrogen.infer.fit` may checkpoint within an epoch (a window of gradient
+        accumulation in progress is not saved; fit waits for its update)."""
+        return self._rule.pending == 0
+
+    @property
     def scheduler(self) -> LRScheduler | None:
         """The learning-rate scheduler (built with the optimizer, on the first batch)."""
         return self._rule.scheduler

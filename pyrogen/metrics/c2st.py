@@ -50,7 +50,8 @@ def c2st(
     n = min(x.shape[0], y.shape[0])
     dev = x.device
     data = torch.cat([x[:n], y[:n]])
-    labels = torch.cat([torch.zeros(n), torch.ones(n)]).to(dev)
+    # Labels and classifier take the data's dtype, whatever the default dtype is.
+    labels = torch.cat([torch.zeros(n, dtype=data.dtype), torch.ones(n, dtype=data.dtype)]).to(dev)
     gen = torch.Generator().manual_seed(seed)
     perm = torch.randperm(2 * n, generator=gen).to(dev)
     train, test = perm[:n], perm[n:]
@@ -59,7 +60,7 @@ def c2st(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = nn.Sequential(nn.Linear(data.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, 1))
-    net = net.to(dev)
+    net = net.to(dev, data.dtype)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     with torch.enable_grad():
         for _ in range(steps):

@@ -25,6 +25,8 @@ import torch
 from pyro import poutine
 from pyro.poutine.util import prune_subsample_sites
 
+from pyrogen.validation import check_model_input
+
 GlobalLatents = Literal["error", "posterior"]
 
 
@@ -164,6 +166,11 @@ def log_likelihood(
     Returns:
         ``(N,)`` tensor of log p(x) estimates.
 
+    Raises:
+        ValueError: ``x`` fails the model's own data checks (``check_x`` of a pyrogen
+            model: shape, dtype, NaN/inf, values outside the likelihood's support), as in
+            training; or bad sizes, or global latents with ``global_latents="error"``.
+
     Example:
         >>> import pyro, pyro.distributions as dist, torch
         >>> def model(x, y):  # x | y ~ N(y, 1) with a N(0, 1) latent shift: N(y, 2)
@@ -199,6 +206,10 @@ def log_likelihood(
         raise ValueError(f"global_latents must be 'error' or 'posterior', got {global_latents!r}")
     kwargs = dict(kwargs or {})
     _batched(x, args, kwargs)
+    # The estimator runs without Pyro's validation (for speed): the data are checked here,
+    # as fit checks them, so that a log-likelihood is never reported for data outside the
+    # model's support (e.g. grey levels under a Bernoulli decoder).
+    check_model_input(model, x)
     out = []
     with pyro.validation_enabled(False):
         found = global_latent_sites(

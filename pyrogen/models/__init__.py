@@ -9,9 +9,12 @@ from pyrogen.models.ar_heads import (
 )
 from pyrogen.models.ar_process import LinearGaussianAR
 from pyrogen.models.ar_teacher import ar2_autocorrelation, ar2_teacher, ar_gaussian
+from pyrogen.models.autoencoder import Autoencoder
 from pyrogen.models.autoregressive import AutoregressiveModel
 from pyrogen.models.code_prior import CodePixelCNN
 from pyrogen.models.conditioned import Conditioned
+from pyrogen.models.contractive_autoencoder import ContractiveAutoencoder, jacobian_frobenius
+from pyrogen.models.denoising_autoencoder import DenoisingAutoencoder
 from pyrogen.models.discretized_logistic import DiscretizedLogisticMixture
 from pyrogen.models.factor_vae import FactorVAE, FactorVAETrainer, permute_dims
 from pyrogen.models.finite_memory import FiniteMemoryMLP
@@ -43,6 +46,10 @@ from pyrogen.models.wavenet import WaveNet
 from pyrogen.models.windowed_ar_vae import WindowedARDecoder, WindowedARVAE
 
 __all__ = [
+    "Autoencoder",
+    "ContractiveAutoencoder",
+    "DenoisingAutoencoder",
+    "jacobian_frobenius",
     "IAFFlow",
     "IAFStudent",
     "ar2_autocorrelation",

@@ -35,7 +35,14 @@ from torch.distributions import constraints
 
 from pyrogen.models.ar_heads import ARHead
 from pyrogen.models.base import PyroModel
-from pyrogen.validation import check_finite, check_shape
+from pyrogen.validation import (
+    check_dtype,
+    check_finite,
+    check_num_samples,
+    check_shape,
+    check_x_shape,
+    parameter_dtype,
+)
 
 
 class _ModuleDistributionMeta(type(PyroModule), type(TorchDistribution)):  # type: ignore[misc]
@@ -59,7 +66,7 @@ class AutoregressiveModel(PyroModel, TorchDistribution, metaclass=_ModuleDistrib
 
     def __init__(self, x_shape: Sequence[int], head: ARHead, num_classes: int = 0):
         PyroModel.__init__(self)
-        self.x_shape = tuple(int(s) for s in x_shape)
+        self.x_shape = check_x_shape(x_shape)
         self.head = head
         self.num_classes = num_classes
         TorchDistribution.__init__(
@@ -111,6 +118,7 @@ class AutoregressiveModel(PyroModel, TorchDistribution, metaclass=_ModuleDistrib
         """Event shape always; finiteness and support when Pyro validation is enabled."""
         check_shape(x, self.x_shape)
         if pyro.poutine.util.is_validation_enabled():
+            check_dtype(x, parameter_dtype(self))
             check_finite(x)
             self.head.check_support(x)
 
@@ -156,7 +164,7 @@ class AutoregressiveModel(PyroModel, TorchDistribution, metaclass=_ModuleDistrib
                 same seed.
             generator: optional random generator for the noise.
         """
-        shape = (sample_shape,) if isinstance(sample_shape, int) else tuple(sample_shape)
+        shape = self._sample_shape(sample_shape)
         n = math.prod(shape)
         self._check_y(y, n)
         param = next(self.parameters())
@@ -177,6 +185,13 @@ class AutoregressiveModel(PyroModel, TorchDistribution, metaclass=_ModuleDistrib
         finally:
             self.train(was_training)
         return x.reshape(*shape, *self.x_shape)
+
+    @staticmethod
+    def _sample_shape(sample_shape: int | Sequence[int]) -> tuple[int, ...]:
+        """``sample_shape`` as a tuple of positive ints (``()``: one draw)."""
+        if not isinstance(sample_shape, Sequence):  # an int n, or a mistake such as 2.5
+            return (check_num_samples(sample_shape),)
+        return tuple(check_num_samples(s, "every size of sample_shape") for s in sample_shape)
 
     def _generate_naive(
         self, x: torch.Tensor, noise: torch.Tensor, y: torch.Tensor | None

@@ -28,7 +28,15 @@ from torch.distributions import transforms as tt
 
 from pyrogen.models.base import PyroModel
 from pyrogen.transforms import ActNorm, AffineAutoregressive, AffineCoupling, Planar, Radial
-from pyrogen.validation import check_finite, check_shape, check_unit_interval
+from pyrogen.validation import (
+    check_dtype,
+    check_finite,
+    check_num_samples,
+    check_positive_int,
+    check_shape,
+    check_unit_interval,
+    check_x_shape,
+)
 
 FLOWS = ("maf", "iaf", "realnvp", "nice", "planar", "radial")
 
@@ -88,8 +96,10 @@ class FlowDensity(PyroModel):
         dequantize: int | None = None,
     ):
         super().__init__()
-        self.x_shape = (x_shape,) if isinstance(x_shape, int) else tuple(int(s) for s in x_shape)
+        self.x_shape = check_x_shape(x_shape)
         self.dim = int(torch.Size(self.x_shape).numel())
+        if transforms is None:
+            check_positive_int(num_layers, "num_layers")
         if dequantize is not None and dequantize < 2:
             raise ValueError(f"dequantize must be a number of levels >= 2, got {dequantize}")
         self.dequantize = dequantize
@@ -124,6 +134,7 @@ class FlowDensity(PyroModel):
     def check_x(self, x: torch.Tensor) -> None:
         check_shape(x, self.x_shape)
         if pyro.poutine.util.is_validation_enabled():
+            check_dtype(x, self._zero.dtype)
             check_finite(x)
             if self.dequantize is not None:
                 check_unit_interval(x)
@@ -163,7 +174,7 @@ class FlowDensity(PyroModel):
     @torch.no_grad()
     def sample(self, num_samples: int) -> torch.Tensor:
         """``(num_samples, *x_shape)`` draws; discrete levels in [0, 1] with ``dequantize``."""
-        y = self.distribution().sample((num_samples,))
+        y = self.distribution().sample((check_num_samples(num_samples),))
         if self.dequantize is None:
             return y
         return (y.floor().clamp(0, self.dequantize - 1)) / (self.dequantize - 1)

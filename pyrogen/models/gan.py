@@ -31,13 +31,15 @@ from torch import nn
 from pyrogen.models.base import PyroModel
 from pyrogen.models.dcgan import DCGANDiscriminatorNet, DCGANGeneratorNet
 from pyrogen.nn import MLP, activation
-from pyrogen.validation import check_shape
+from pyrogen.validation import (
+    check_num_samples,
+    check_positive_int,
+    check_shape,
+    check_sizes,
+    check_x_shape,
+)
 
 _ARCHS = ("mlp", "dcgan")
-
-
-def _shape(x_shape: Sequence[int] | int) -> tuple[int, ...]:
-    return (int(x_shape),) if isinstance(x_shape, int) else tuple(int(s) for s in x_shape)
 
 
 def _one_hot(y: torch.Tensor, num_classes: int, batch: int) -> torch.Tensor:
@@ -90,8 +92,9 @@ class Generator(PyroModel):
         super().__init__()
         if arch not in _ARCHS:
             raise ValueError(f"unknown arch {arch!r}; expected one of {_ARCHS}")
-        self.x_shape = _shape(x_shape)
-        self.z_dim = int(z_dim)
+        self.x_shape = check_x_shape(x_shape)
+        self.z_dim = check_positive_int(z_dim, "z_dim")
+        hidden = check_sizes(hidden, "hidden", allow_empty=True)
         self.num_classes = int(num_classes)
         self.arch = arch
         in_dim = self.z_dim + self.num_classes + int(extra_inputs)
@@ -112,7 +115,7 @@ class Generator(PyroModel):
 
     def _latent(self, batch: int) -> torch.Tensor:
         """Samples the latent sites inside the data plate; returns the net input (B, in_dim)."""
-        zeros = torch.zeros(self.z_dim, device=self.device)
+        zeros = self._anchor.new_zeros(self.z_dim)
         return pyro.sample("z", dist.Normal(zeros, 1.0).to_event(1))
 
     def generate(self, h: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -149,7 +152,7 @@ class Generator(PyroModel):
     @torch.no_grad()
     def sample(self, num_samples: int, y: torch.Tensor | None = None) -> torch.Tensor:
         """Draws ``(num_samples, *x_shape)``."""
-        return self.model(num_samples=num_samples, y=y)
+        return self.model(num_samples=check_num_samples(num_samples), y=y)
 
 
 class Discriminator(PyroModel):
@@ -184,7 +187,7 @@ class Discriminator(PyroModel):
         super().__init__()
         if arch not in _ARCHS:
             raise ValueError(f"unknown arch {arch!r}; expected one of {_ARCHS}")
-        self.x_shape = _shape(x_shape)
+        self.x_shape = check_x_shape(x_shape)
         self.num_classes = int(num_classes)
         self.arch = arch
         if arch == "dcgan":
@@ -193,7 +196,7 @@ class Discriminator(PyroModel):
             self.trunk: nn.Module = trunk
         else:
             x_dim = int(torch.Size(self.x_shape).numel())
-            hidden = tuple(hidden)
+            hidden = check_sizes(hidden, "hidden")
             self.trunk = nn.Sequential(
                 nn.Flatten(), MLP(x_dim, hidden[:-1], hidden[-1], act), activation(act)
             )

@@ -24,6 +24,7 @@ from torch import nn
 from pyrogen.models.ar_heads import ARHead, get_head
 from pyrogen.models.autoregressive import AutoregressiveModel
 from pyrogen.nn.gated_pixelcnn import GatedPixelCNNBlock
+from pyrogen.validation import check_image_shape, check_positive_int
 
 
 class GatedPixelCNN(AutoregressiveModel):
@@ -63,7 +64,10 @@ class GatedPixelCNN(AutoregressiveModel):
         likelihood: str | ARHead = "bernoulli",
         **head_kwargs: object,
     ):
-        if len(x_shape) != 3 or x_shape[0] != 1:
+        x_shape = check_image_shape(x_shape, "GatedPixelCNN")
+        check_positive_int(channels, "channels")
+        check_positive_int(num_layers, "num_layers")
+        if x_shape[0] != 1:
             raise ValueError(
                 f"GatedPixelCNN models one-channel images: x_shape must be (1, H, W), "
                 f"got {tuple(x_shape)}; use PixelCNN for images with several channels"

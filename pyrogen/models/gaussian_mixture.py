@@ -22,7 +22,7 @@ from pyro.nn import pyro_method
 from torch import nn
 
 from pyrogen.models.base import PyroModel
-from pyrogen.validation import check_finite, check_shape
+from pyrogen.validation import check_dtype, check_finite, check_num_samples, check_shape
 
 
 def kmeans(x: torch.Tensor, num_clusters: int, num_iters: int = 20, seed: int = 0) -> torch.Tensor:
@@ -146,6 +146,7 @@ class GaussianMixture(PyroModel):
 
     def check_x(self, x: torch.Tensor) -> None:
         check_shape(x, (self.dim,))
+        check_dtype(x, None)  # any floating dtype: EM takes its parameters' from the data
         check_finite(x)
 
     # -- Pyro model and guide ------------------------------------------------------------
@@ -245,5 +246,5 @@ class GaussianMixture(PyroModel):
     @torch.no_grad()
     def sample(self, num_samples: int) -> torch.Tensor:
         """Draws ``(num_samples, D)`` from the mixture."""
-        c = dist.Categorical(logits=self.logits).sample((num_samples,))
+        c = dist.Categorical(logits=self.logits).sample((check_num_samples(num_samples),))
         return dist.MultivariateNormal(self.locs[c], scale_tril=self.scale_tril[c]).sample()

@@ -29,7 +29,15 @@ from torch import nn
 from pyrogen.models.base import PyroModel
 from pyrogen.models.likelihoods import Likelihood, get_likelihood
 from pyrogen.nn import MLP, activation
-from pyrogen.validation import check_finite, check_shape
+from pyrogen.validation import (
+    check_dtype,
+    check_finite,
+    check_num_samples,
+    check_shape,
+    check_sizes,
+    check_x_shape,
+    parameter_dtype,
+)
 
 INFERENCE = ("chain", "factorized")
 
@@ -122,10 +130,8 @@ class HierarchicalVAE(PyroModel):
         min_scale: float = 1e-4,
     ):
         super().__init__()
-        self.x_shape = (x_shape,) if isinstance(x_shape, int) else tuple(int(s) for s in x_shape)
-        self.z_dims = tuple(int(d) for d in z_dims)
-        if not self.z_dims or min(self.z_dims) < 1:
-            raise ValueError(f"z_dims must be a non-empty sequence of positive ints, got {z_dims}")
+        self.x_shape = check_x_shape(x_shape)
+        self.z_dims = check_sizes(z_dims, "z_dims")
         if inference not in INFERENCE:
             raise ValueError(f"unknown inference {inference!r}; expected one of {INFERENCE}")
         self.hidden = _per_layer(hidden, self.z_dims)
@@ -162,8 +168,9 @@ class HierarchicalVAE(PyroModel):
         """The bottom-up encoder layers, ``z1``'s first."""
         return [cast(GaussianLayer, m) for m in self.encoders]
 
-    def _device(self) -> torch.device:
-        return next(self.decoder_net.parameters()).device
+    def _weight(self) -> torch.Tensor:
+        # z's draws take the device and dtype of the networks
+        return next(self.decoder_net.parameters())
 
     def _flat(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(*x.shape[: x.dim() - self.event_dim], -1)
@@ -195,6 +202,7 @@ class HierarchicalVAE(PyroModel):
         """Shape always; finiteness and support when Pyro validation is enabled."""
         check_shape(x, self.x_shape)
         if pyro.poutine.util.is_validation_enabled():
+            check_dtype(x, parameter_dtype(self))
             check_finite(x)
             self.likelihood.check_support(x)
 
@@ -203,7 +211,7 @@ class HierarchicalVAE(PyroModel):
         if x is not None:
             self.check_x(x)
         batch = 1 if x is None else x.shape[0]
-        top = torch.zeros(self.z_dims[-1], device=self._device())
+        top = self._weight().new_zeros(self.z_dims[-1])
         with pyro.plate("data", batch):
             z = pyro.sample(f"z{self.num_layers}", dist.Normal(top, 1.0).to_event(1))
             for i in reversed(range(self.num_layers - 1)):
@@ -232,8 +240,9 @@ class HierarchicalVAE(PyroModel):
     @torch.no_grad()
     def sample(self, num_samples: int, mean: bool = False) -> torch.Tensor:
         """Draws ``(num_samples, *x_shape)`` from p(x); ``mean=True`` gives E[x | z1] instead."""
-        device = self._device()
-        z = torch.randn(num_samples, self.z_dims[-1], device=device)
+        check_num_samples(num_samples)
+        w = self._weight()
+        z = torch.randn(num_samples, self.z_dims[-1], device=w.device, dtype=w.dtype)
         for i in reversed(range(self.num_layers - 1)):
             loc, scale = self.priors[i](z)
             z = loc + scale * torch.randn_like(loc)
@@ -256,11 +265,11 @@ def _per_layer(
         return default_hidden(z_dims)
     items = list(hidden)
     if all(isinstance(h, int) for h in items):
-        flat = tuple(int(cast(int, h)) for h in items)
+        flat = check_sizes(items, "hidden", allow_empty=True)
         return tuple(flat for _ in z_dims)
     if len(items) != len(z_dims) or any(isinstance(h, int) for h in items):
         raise ValueError(
             f"hidden must be one sequence of ints or one per stochastic layer "
             f"({len(z_dims)}), got {hidden}"
         )
-    return tuple(tuple(int(w) for w in cast(Sequence[int], h)) for h in items)
+    return tuple(check_sizes(h, f"hidden[{i}]", allow_empty=True) for i, h in enumerate(items))

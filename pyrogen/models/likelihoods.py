@@ -33,6 +33,14 @@ class Likelihood(abc.ABC):
     def check_support(self, x: torch.Tensor) -> None:  # noqa: B027 (optional hook)
         """Raises ``ValueError`` if ``x`` is outside the support (default: any real)."""
 
+    def marginal_params(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Raw parameters, shaped like one decoder output ``(P * C, ...)``, under which every
+        value follows its marginal over the examples ``x`` ``(N, C, ...)`` (moment-matched);
+        ``None`` where the likelihood has no such closed form. A decoder whose output bias
+        starts there begins training at the per-value marginal model instead of spending its
+        first steps getting there (as in the IWAE authors' code, Burda et al. 2016)."""
+        return None
+
 
 class Bernoulli(Likelihood):
     """Bernoulli pixels with logits from the decoder; data must be exactly 0 or 1."""
@@ -47,6 +55,12 @@ class Bernoulli(Likelihood):
 
     def check_support(self, x: torch.Tensor) -> None:  # noqa: B027 (optional hook)
         check_binary(x)
+
+    def marginal_params(self, x: torch.Tensor) -> torch.Tensor:
+        """logit(p), p the mean of each value over the examples, clamped to [1e-3, 1 - 1e-3]
+        (a value that is always 0 would otherwise start at an infinite logit)."""
+        p = x.mean(0).clamp(1e-3, 1 - 1e-3)
+        return torch.log(p) - torch.log1p(-p)
 
 
 class ContinuousBernoulli(Likelihood):
@@ -97,6 +111,14 @@ class Gaussian(Likelihood):
 
     def mean(self, params: torch.Tensor, event_dim: int) -> torch.Tensor:
         return self._split(params, event_dim)[0]
+
+    def marginal_params(self, x: torch.Tensor) -> torch.Tensor:
+        """(loc, raw) with loc the mean of each value and softplus(raw) + ``min_scale`` its
+        standard deviation (at least twice the floor), stacked on the channel axis."""
+        loc = x.mean(0)
+        excess = (x.std(0) - self.min_scale).clamp_min(self.min_scale)
+        raw = excess + torch.log(-torch.expm1(-excess))  # softplus^-1
+        return torch.cat([loc, raw], dim=0)
 
 
 LIKELIHOODS: dict[str, type[Likelihood]] = {

@@ -20,7 +20,7 @@ from pyro.nn import pyro_method
 from torch import nn
 
 from pyrogen.models.base import PyroModel
-from pyrogen.validation import check_finite, check_shape
+from pyrogen.validation import check_dtype, check_finite, check_num_samples, check_shape
 
 
 class LinearGaussianVAE(PyroModel):
@@ -77,6 +77,7 @@ class LinearGaussianVAE(PyroModel):
 
     def check_x(self, x: torch.Tensor) -> None:
         check_shape(x, (self.x_dim,))
+        check_dtype(x, self.W.dtype)
         check_finite(x)
 
     @pyro_method
@@ -129,4 +130,4 @@ class LinearGaussianVAE(PyroModel):
     @torch.no_grad()
     def sample(self, num_samples: int) -> torch.Tensor:
         """Draws ``(num_samples, D)`` from p(x)."""
-        return self.marginal().sample((num_samples,))
+        return self.marginal().sample((check_num_samples(num_samples),))

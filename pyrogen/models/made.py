@@ -22,6 +22,7 @@ from torch import nn
 from pyrogen.models.ar_heads import ARHead, get_head
 from pyrogen.models.autoregressive import AutoregressiveModel
 from pyrogen.nn.made_masks import MADELinear, made_masks
+from pyrogen.validation import check_sizes
 
 
 class MADE(AutoregressiveModel):
@@ -67,6 +68,7 @@ class MADE(AutoregressiveModel):
             raise ValueError(f"order must be 'natural' or 'random', got {order!r}")
         if num_masks < 1:
             raise ValueError(f"num_masks must be >= 1, got {num_masks}")
+        hidden = check_sizes(hidden, "hidden", allow_empty=True)
         d, p = self.num_positions, self.head.num_params
         gen = torch.Generator().manual_seed(seed)
         orders, per_layer = [], []
@@ -132,7 +134,7 @@ class MADE(AutoregressiveModel):
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Ensemble draws ``(*sample_shape, *x_shape)``: an ordering per draw, then its chain."""
-        shape = (sample_shape,) if isinstance(sample_shape, int) else tuple(sample_shape)
+        shape = self._sample_shape(sample_shape)
         self._which = torch.randint(self.num_masks, (math.prod(shape),), generator=generator)
         return super().sample(shape, y, cached, generator)
 

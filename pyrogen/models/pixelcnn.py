@@ -29,6 +29,7 @@ from torch import nn
 from pyrogen.models.ar_heads import ARHead, get_head
 from pyrogen.models.autoregressive import AutoregressiveModel
 from pyrogen.nn.masked_conv import MaskedConv2d
+from pyrogen.validation import check_image_shape, check_positive_int
 
 
 class PixelCNN(AutoregressiveModel):
@@ -70,8 +71,9 @@ class PixelCNN(AutoregressiveModel):
         likelihood: str | ARHead = "bernoulli",
         **head_kwargs: object,
     ):
-        if len(x_shape) != 3:
-            raise ValueError(f"x_shape must be (C, H, W), got {tuple(x_shape)}")
+        x_shape = check_image_shape(x_shape, type(self).__name__)
+        check_positive_int(channels, "channels")
+        check_positive_int(num_layers, "num_layers")
         super().__init__(x_shape, get_head(likelihood, **head_kwargs))
         c = self.x_shape[0]
         p = self.head.num_params

@@ -20,6 +20,7 @@ from torch import nn
 from pyrogen.models.ar_heads import ARHead, get_head
 from pyrogen.models.autoregressive import AutoregressiveModel
 from pyrogen.nn.causal_transformer import CausalTransformer
+from pyrogen.validation import check_positive_int
 
 
 class TransformerDensity(AutoregressiveModel):
@@ -52,6 +53,9 @@ class TransformerDensity(AutoregressiveModel):
         **head_kwargs: object,
     ):
         x_shape = (x_shape,) if isinstance(x_shape, int) else tuple(x_shape)
+        check_positive_int(d_model, "d_model")
+        check_positive_int(num_heads, "num_heads")
+        check_positive_int(num_layers, "num_layers")
         super().__init__(x_shape, get_head(likelihood, **head_kwargs))
         self.value_embed = nn.Linear(1, d_model)
         self.start = nn.Parameter(torch.zeros(d_model))

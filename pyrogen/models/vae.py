@@ -24,7 +24,16 @@ from pyrogen.models.base import PyroModel
 from pyrogen.models.likelihoods import Likelihood, get_likelihood
 from pyrogen.nn import MLP, ConvDecoder, ConvEncoder, activation
 from pyrogen.transforms import ConditionalAffineAutoregressive, ConditionalPlanar, ConditionalRadial
-from pyrogen.validation import check_finite, check_shape
+from pyrogen.validation import (
+    check_dtype,
+    check_finite,
+    check_num_samples,
+    check_positive_int,
+    check_shape,
+    check_sizes,
+    check_x_shape,
+    parameter_dtype,
+)
 
 
 class VAE(PyroModel):
@@ -46,6 +55,10 @@ class VAE(PyroModel):
             samples ``z = f_K o ... o f_1(z_0)``, ``z_0 ~ q_0(z | x)``, reparameterized.
         flow_length: K, the number of flow steps.
         flow_hidden: hidden sizes of each IAF step's MADE (default ``(2 z_dim, 2 z_dim)``).
+
+    Raises:
+        ValueError: ``x_shape``, ``z_dim`` or ``hidden`` (at least one layer) holds a size
+            that is not a positive int, or an unknown ``arch``, ``likelihood`` or ``flow``.
 
     Example:
         >>> import torch, pyro
@@ -79,8 +92,9 @@ class VAE(PyroModel):
         flow_hidden: Sequence[int] | None = None,
     ):
         super().__init__()
-        self.x_shape = (x_shape,) if isinstance(x_shape, int) else tuple(int(s) for s in x_shape)
-        self.z_dim = z_dim
+        self.x_shape = check_x_shape(x_shape)
+        self.z_dim = check_positive_int(z_dim, "z_dim")
+        hidden = check_sizes(hidden, "hidden")
         self.likelihood = get_likelihood(likelihood)
         self.min_scale = min_scale
         self.arch = arch
@@ -162,11 +176,34 @@ class VAE(PyroModel):
             out = out.reshape(*out.shape[:-1], lead, *self.x_shape[1:])
         return out
 
+    @torch.no_grad()
+    def init_output_bias(self, x: torch.Tensor) -> bool:
+        """Starts the decoder's output bias at the data marginal: with the last layer's weights
+        near zero, p(x | z) begins as each value's marginal over ``x`` ``(N, *x_shape)``
+        (Bernoulli: the log-odds of the mean image, as in the IWAE authors' code; Gaussian:
+        each value's mean and standard deviation). A convolutional decoder has one bias per
+        channel: there, each channel's marginal over every pixel. Returns ``False``, changing
+        nothing, for a likelihood without a closed-form marginal (continuous Bernoulli)."""
+        check_shape(x, self.x_shape)
+        x = x.to(dtype=torch.get_default_dtype())
+        layer = [
+            m for m in self.decoder_net.modules() if isinstance(m, nn.Linear | nn.ConvTranspose2d)
+        ][-1]
+        if self.arch == "mlp":
+            params = self.likelihood.marginal_params(x.reshape(len(x), *self.x_shape))
+        else:  # every pixel of a channel is one example of that channel's marginal
+            params = self.likelihood.marginal_params(x.movedim(1, -1).reshape(-1, x.shape[1]))
+        if params is None or layer.bias is None:
+            return False
+        layer.bias.copy_(params.reshape(-1).to(layer.bias))
+        return True
+
     # -- Pyro model and guide ---------------------------------------------------------------
     def check_x(self, x: torch.Tensor) -> None:
         """Shape always; finiteness and support when Pyro validation is enabled."""
         check_shape(x, self.x_shape)
         if pyro.poutine.util.is_validation_enabled():
+            check_dtype(x, parameter_dtype(self))
             check_finite(x)
             self.likelihood.check_support(x)
 
@@ -175,7 +212,7 @@ class VAE(PyroModel):
         if x is not None:
             self.check_x(x)
         batch = 1 if x is None else x.shape[0]
-        zeros = torch.zeros(self.z_dim, device=self.loc_head.weight.device)
+        zeros = self.loc_head.weight.new_zeros(self.z_dim)
         with pyro.plate("data", batch):
             z = pyro.sample("z", dist.Normal(zeros, 1.0).to_event(1))
             params = self.decode(z)
@@ -194,7 +231,9 @@ class VAE(PyroModel):
     @torch.no_grad()
     def sample(self, num_samples: int, mean: bool = False) -> torch.Tensor:
         """Draws ``(num_samples, *x_shape)`` from p(x); ``mean=True`` gives E[x | z] instead."""
-        z = torch.randn(num_samples, self.z_dim, device=self.loc_head.weight.device)
+        check_num_samples(num_samples)
+        w = self.loc_head.weight
+        z = torch.randn(num_samples, self.z_dim, device=w.device, dtype=w.dtype)
         params = self.decode(z)
         if mean:
             return self.likelihood.mean(params, self.event_dim)

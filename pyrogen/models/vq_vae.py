@@ -28,7 +28,15 @@ from pyrogen.infer.trainer import make_adam
 from pyrogen.models.base import PyroModel
 from pyrogen.models.likelihoods import Likelihood, get_likelihood
 from pyrogen.nn.quantize import Quantized, VectorQuantizer
-from pyrogen.validation import check_finite, check_shape
+from pyrogen.validation import (
+    check_dtype,
+    check_finite,
+    check_image_shape,
+    check_num_samples,
+    check_positive_int,
+    check_shape,
+    parameter_dtype,
+)
 
 
 class VQVAE(PyroModel):
@@ -72,8 +80,9 @@ class VQVAE(PyroModel):
         prior: nn.Module | None = None,
     ):
         super().__init__()
-        c, h, w = (int(s) for s in x_shape)
-        if len(x_shape) != 3 or h % 4 or w % 4:
+        c, h, w = check_image_shape(x_shape, "VQVAE")
+        hidden = check_positive_int(hidden, "hidden")
+        if h % 4 or w % 4:
             raise ValueError(
                 f"VQVAE expects x_shape (C, H, W) with H, W divisible by 4, got {tuple(x_shape)}"
             )
@@ -104,6 +113,7 @@ class VQVAE(PyroModel):
         """Shape always; finiteness and support when Pyro validation is enabled."""
         check_shape(x, self.x_shape)
         if pyro.poutine.util.is_validation_enabled():
+            check_dtype(x, parameter_dtype(self))
             check_finite(x)
             self.likelihood.check_support(x)
 
@@ -172,6 +182,7 @@ class VQVAE(PyroModel):
     def sample(self, num_samples: int, mean: bool = True) -> torch.Tensor:
         """Decodes code grids from the stage-2 prior (uniform codes without one): returns
         ``(num_samples, C, H, W)``; the likelihood mean unless ``mean=False``."""
+        check_num_samples(num_samples)
         prior: Any = self.prior
         if prior is not None:
             idx = prior.sample(num_samples).to(self._device()).long()

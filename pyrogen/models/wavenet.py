@@ -29,6 +29,7 @@ from pyrogen.models.ar_heads import ARHead, GaussianHead, get_head
 from pyrogen.models.autoregressive import AutoregressiveModel
 from pyrogen.nn.causal_conv import CausalConv1d
 from pyrogen.nn.gated_pixelcnn import gate
+from pyrogen.validation import check_positive_int
 
 
 def mu_law_encode(x: torch.Tensor, num_classes: int = 256) -> torch.Tensor:
@@ -90,6 +91,9 @@ class WaveNet(AutoregressiveModel):
         likelihood: str | ARHead = "categorical",
         **head_kwargs: object,
     ):
+        check_positive_int(length, "length")
+        check_positive_int(channels, "channels")
+        check_positive_int(num_layers, "num_layers")
         super().__init__((length,), get_head(likelihood, **head_kwargs))
         skip = skip_channels or channels
         self.input_conv = CausalConv1d(1, channels, kernel_size, shift=True)

@@ -19,7 +19,15 @@ from torch import nn
 
 from pyrogen.models.base import PyroModel
 from pyrogen.nn import MLP
-from pyrogen.validation import check_binary, check_shape
+from pyrogen.validation import (
+    check_binary,
+    check_dtype,
+    check_num_samples,
+    check_positive_int,
+    check_shape,
+    check_sizes,
+    parameter_dtype,
+)
 
 
 class WindowedARDecoder(nn.Module):
@@ -92,12 +100,15 @@ class WindowedARVAE(PyroModel):
         hidden: tuple[int, ...] = (64, 64),
     ):
         super().__init__()
-        self.seq_len, self.z_dim = seq_len, z_dim
+        self.seq_len = check_positive_int(seq_len, "seq_len")
+        self.z_dim = check_positive_int(z_dim, "z_dim")
+        hidden = check_sizes(hidden, "hidden", allow_empty=True)
         self.decoder = WindowedARDecoder(seq_len, z_dim, window, hidden)
         self.encoder = MLP(seq_len, tuple(hidden), 2 * z_dim, act="relu")
 
     def check_x(self, x: torch.Tensor) -> None:
         check_shape(x, (self.seq_len,))
+        check_dtype(x, parameter_dtype(self))
         check_binary(x)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -127,9 +138,10 @@ class WindowedARVAE(PyroModel):
     @torch.no_grad()
     def sample(self, num_samples: int) -> torch.Tensor:
         """Ancestral sampling, one position at a time: ``(num_samples, L)``."""
-        dev = next(self.parameters()).device
-        z = torch.randn(num_samples, self.z_dim, device=dev)
-        x = torch.zeros(num_samples, self.seq_len, device=dev)
+        check_num_samples(num_samples)
+        w = next(self.parameters())
+        z = torch.randn(num_samples, self.z_dim, device=w.device, dtype=w.dtype)
+        x = torch.zeros(num_samples, self.seq_len, device=w.device, dtype=w.dtype)
         for i in range(self.seq_len):
             x[:, i] = torch.bernoulli(torch.sigmoid(self.decoder(x, z)[:, i]))
         return x

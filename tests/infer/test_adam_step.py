@@ -57,3 +57,26 @@ def test_other_configurations_fall_back_to_the_optimizer(make):
     assert not step.direct
     for a, b in zip(ref, new):
         assert torch.equal(a, b)
+
+
+def _changed_signature(*args, **kwargs):
+    """What a torch release whose private kernel takes other arguments does with the call."""
+    raise TypeError("_fused_adam_() got an unexpected keyword argument 'beta1'")
+
+
+@pytest.mark.parametrize("kernel", [None, _changed_signature], ids=["absent", "changed"])
+def test_without_a_usable_private_kernel_the_optimizer_steps(monkeypatch, kernel):
+    """torch._fused_adam_ is private: gone or with another signature, every step is
+    optimizer.step() of Adam(fused=True), bitwise, and the step count is not advanced twice."""
+    from pyrogen.infer import adam_step
+
+    monkeypatch.setattr(adam_step, "_FUSED_ADAM", kernel)
+    (ref, ref_opt, _), (new, new_opt, step) = _run(
+        lambda p: torch.optim.Adam(p, lr=0.1, fused=True), reload_at=2
+    )
+    assert not step.direct
+    for a, b in zip(ref, new):
+        assert torch.equal(a, b)
+        for key in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(ref_opt.state[a][key], new_opt.state[b][key]), key
+    assert new_opt.state[new[0]]["step"].item() == 6

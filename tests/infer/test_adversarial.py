@@ -56,9 +56,19 @@ def test_state_dict_round_trip_resumes_exactly():
         b.load_state_dict({"module": state["module"]})
 
 
-def test_learns_a_shifted_gaussian():
-    # A generator starting near N(0, 1) must move its samples to N(3, 0.5^2).
-    pyro.set_rng_seed(0)
+def test_learns_a_shifted_gaussian(stat_seed):
+    """A generator whose samples start near 0 moves them to the data, N(3, 0.5^2).
+
+    The location is what the game pins at this budget: over seeds 0..19 the mean lands in
+    [2.86, 3.15] (4000 draws: standard error 0.01). The scale is not: the non-saturating
+    game with 16-unit ReLU players stalls at a standard deviation anywhere in [0.14, 1.03]
+    (0.5 +- 0.25 held on 13 of 20 seeds; longer runs, wider players, instance noise and the
+    least-squares and hinge losses did no better), so the scale is checked only for a
+    spread generator: not collapsed onto a point (std 0, a generator that drops its noise)
+    and not wider than 1.2. Both wrong versions tried fail on all 20 seeds: a generator loss
+    of the wrong sign (mean -400 to -700) and a generator that drops its noise (std 0).
+    """
+    pyro.set_rng_seed(stat_seed)
     g = Generator((1,), z_dim=1, hidden=(16,))
     d = Discriminator((1,), hidden=(16,))
     t = AdversarialSVI(
@@ -68,11 +78,12 @@ def test_learns_a_shifted_gaussian():
         optim_g=lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.5, 0.999)),
         optim_d=lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.5, 0.999)),
     )
+    assert abs(float(g.sample(4000).mean()) - 3.0) > 2  # starts far from the data
     for _ in range(400):
         t.step(3.0 + 0.5 * torch.randn(128, 1))
     x = g.sample(4000)
     assert float(x.mean()) == pytest.approx(3.0, abs=0.25)
-    assert float(x.std()) == pytest.approx(0.5, abs=0.25)
+    assert 0.1 < float(x.std()) < 1.2
 
 
 def test_conditional_step_uses_labels():
@@ -83,12 +94,16 @@ def test_conditional_step_uses_labels():
         t.step(torch.randn(12, 2))
 
 
-def test_feature_matching_and_unrolled_options_run():
-    for opts in ({"feature_matching": True}, {"unrolled_steps": 2}, {"instance_noise": 0.1}):
-        t = make_gan_trainer((2,), "nonsaturating", hidden=(16,), **opts)
-        g0 = _params(t.generator)
-        assert torch.isfinite(t.step(torch.randn(16, 2))["loss_g"])
-        assert _changed(g0, t.generator)
+def test_factory_passes_the_tricks_to_the_loss():
+    # What each trick does is checked in test_gan_trick_properties.py.
+    opts = {"feature_matching": True, "instance_noise": 0.1, "historical_averaging": 0.2}
+    loss = make_gan_trainer((2,), "nonsaturating", hidden=(16,), **opts).loss
+    assert (loss.feature_matching, loss.instance_noise, loss.historical_averaging) == (
+        True,
+        0.1,
+        0.2,
+    )
+    assert make_gan_trainer((2,), "nonsaturating", unrolled_steps=2).loss.unrolled_steps == 2
     with pytest.raises(ValueError, match="not both"):
         make_gan_trainer((2,), "minimax", feature_matching=True, unrolled_steps=1)
 

@@ -1,5 +1,4 @@
 import datetime
-import socket
 
 import pyro
 import pytest
@@ -29,15 +28,16 @@ def _row_sums(module, x, scale=1.0):
     return scale * x.flatten(1).sum(1)
 
 
+# A lost peer fails the test after this long instead of hanging it. The whole two-process
+# run took at most about a minute on a 2-core machine at a load average near 10, so a live
+# peer, however slowed, stays far from it.
+TIMEOUT = datetime.timedelta(minutes=5)
+
+
 def _worker(rank, world, port, out):
     torch.set_num_threads(1)
-    dist.init_process_group(  # a lost peer fails the test in 2 minutes instead of hanging it
-        "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank,
-        world_size=world,
-        timeout=datetime.timedelta(minutes=2),
-    )
+    store = dist.TCPStore("127.0.0.1", port, is_master=False, timeout=TIMEOUT)
+    dist.init_process_group("gloo", store=store, rank=rank, world_size=world, timeout=TIMEOUT)
     try:
         with pyro.settings.context(module_local_params=True):
             # Other initial weights on rank 1: DDP must broadcast rank 0's.
@@ -65,12 +65,6 @@ def _worker(rank, world, port, out):
     torch.save({"group": dist.is_initialized(), "loss": after}, f"{out}/after{rank}.pt")
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_shards_are_balanced_and_cover_the_batch():
     for n, world in [(25, 2), (10, 3), (2, 4)]:
         rows = [shard(n, r, world) for r in range(world)]
@@ -86,11 +80,13 @@ def test_two_process_ddp_matches_one_process_on_the_global_batch(tmp_path):
     sharded IS evaluation gathers every example's value in order."""
     single = _trainer(seed=0)
     expected = fit(single, _data(), epochs=EPOCHS, batch_size=BATCH, progress=False, seed=3)
+    # The store lives here, on a port the system assigns as it binds: a port picked free,
+    # closed and bound again by a child tens of seconds later (spawn and imports on a busy
+    # machine) can be taken by another process in between.
+    store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False, timeout=TIMEOUT)
     # spawn, not fork: forking a process whose torch thread pools already run can deadlock
     # the children (seen as an occasional hang of the whole suite).
-    mp.start_processes(
-        _worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, start_method="spawn"
-    )
+    mp.start_processes(_worker, args=(2, store.port, str(tmp_path)), nprocs=2, start_method="spawn")
     for rank in (0, 1):
         got = torch.load(tmp_path / f"r{rank}.pt", weights_only=True)
         for k, v in single.module.state_dict().items():

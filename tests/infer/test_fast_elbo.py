@@ -106,6 +106,43 @@ def test_analytic_kl_is_the_closed_form_and_the_sampled_terms_mean():
     assert abs(float(diff)) < 0.02 * float(kl.detach())
 
 
+def _draws(objective, x, k):
+    """k independent one-particle losses and their gradients ``(k,)``, ``(k, P)``."""
+    params = list(objective.vae.parameters())
+    values, grads = [], []
+    for _ in range(k):
+        value = objective(x)
+        grads.append(torch.cat([g.flatten() for g in torch.autograd.grad(value, params)]))
+        values.append(value.detach())
+    return torch.stack(values), torch.stack(grads)
+
+
+def test_analytic_kl_has_lower_variance_than_the_sampled_log_ratio(stat_seed):
+    r"""The closed-form KL removes the noise of log p(z) - log q(z) from the estimate.
+
+    With an encoder far from the prior (scales about 0.12, means about 1), 400 draws per
+    estimator measure a variance ratio of 0.014 for the loss and 0.40 for the gradient (sum of
+    the per-parameter variances). With k = 200 draws each, log F has sd about
+    sqrt(4 / (k - 1)) = 0.14 and the loss ratio sits 30 sd under 1; the 1% critical value
+    of F(199, 199) is 0.72. The sampled estimator compared with itself (an analytic_kl flag
+    that is ignored) passes the loss test with probability 0.01 and is checked to fail it.
+    """
+    from scipy.stats import f
+
+    vae, x = _vae("mlp", "bernoulli"), _x("bernoulli")
+    with torch.no_grad():
+        vae.loc_head.bias.copy_(torch.tensor([1.5, -1.0, 0.5]))
+        vae.scale_head.bias.fill_(-2.0)
+    k, critical = 200, f.ppf(0.01, 199, 199)
+    pyro.set_rng_seed(stat_seed)
+    sampled_v, sampled_g = _draws(VAEObjective(vae), x, k)
+    analytic_v, analytic_g = _draws(VAEObjective(vae, analytic_kl=True), x, k)
+    again_v, _ = _draws(VAEObjective(vae), x, k)
+    assert analytic_v.var() / sampled_v.var() < critical
+    assert analytic_g.var(0).sum() / sampled_g.var(0).sum() < 0.7
+    assert not again_v.var() / sampled_v.var() < critical
+
+
 def test_trainer_fast_and_slow_paths_give_the_same_parameters():
     x = _x("bernoulli", 16).float()
     states = []

@@ -1,11 +1,13 @@
 """The fast path never changes what is optimized: it runs only on the exact class, and its
 first batch must equal Pyro's value on the same draws."""
 
+import warnings
+
 import pyro
 import pyro.distributions as dist
 import pytest
 import torch
-from pyro.infer import Trace_ELBO
+from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 
 from pyrogen.infer import SVITrainer
 from pyrogen.infer.fast_elbo import VAEObjective
@@ -86,4 +88,35 @@ def test_a_fast_path_that_disagrees_with_pyro_falls_back_loudly(monkeypatch):
     with pytest.warns(RuntimeWarning, match="differed|Pyro gives"):
         got = float(trainer.step(x)["loss"])
     assert trainer.path == "pyro" and "where Pyro gives" in trainer.path_reason
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_analytic_kl_is_checked_against_pyros_closed_form_objective(k):
+    """``analytic_kl=True`` is Pyro's TraceMeanField_ELBO, not Trace_ELBO: the fast path must
+    pass its first-batch check against that objective (comparing it with the sampled KL
+    would fail and silently train the sampled one), and its first loss is that value."""
+    x = _x()
+    torch.manual_seed(0)
+    vae = VAE((1, 8, 8), z_dim=3, hidden=(16,))
+    pyro.set_rng_seed(7)
+    with torch.no_grad():
+        expected = (
+            TraceMeanField_ELBO(
+                num_particles=k, vectorize_particles=True, max_plate_nesting=1
+            ).loss(vae.model, vae.guide, x)
+            / x.shape[0]
+        )
+        sampled = Trace_ELBO(num_particles=k, vectorize_particles=True, max_plate_nesting=1)
+        pyro.set_rng_seed(7)
+        sampled_value = sampled.loss(vae.model, vae.guide, x) / x.shape[0]
+    assert abs(sampled_value - expected) > 1e-3  # the two objectives differ on these draws
+    trainer = SVITrainer(vae, Trace_ELBO(num_particles=k), analytic_kl=True)
+    pyro.set_rng_seed(7)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        got = float(trainer.step(x)["loss"])
+    assert not [w for w in record if issubclass(w.category, RuntimeWarning)]  # no fall-back
+    assert trainer.path in ("hand-derived", "tracing-free"), trainer.path_reason
+    assert "TraceMeanField_ELBO" in trainer.path_reason
     assert got == pytest.approx(expected, rel=1e-5)

@@ -26,7 +26,8 @@ def _warm_mean(loss, m, x):
 
 
 @pytest.mark.parametrize("kwargs", BASELINES)
-def test_unbiased_against_exact_and_reparameterized_gradient(conjugate, mc, kwargs):
+def test_unbiased_against_exact_and_reparameterized_gradient(conjugate, mc, kwargs, stat_seed):
+    pyro.set_rng_seed(stat_seed)
     x = torch.tensor([-0.7, 0.4, 1.5], dtype=torch.float64).repeat(4000)
     params = list(conjugate.parameters())
     exact = torch.stack(torch.autograd.grad(-conjugate.elbo(x), params))
@@ -39,7 +40,8 @@ def test_unbiased_against_exact_and_reparameterized_gradient(conjugate, mc, kwar
 
 
 @pytest.mark.parametrize("kwargs", BASELINES)
-def test_unbiased_on_a_discrete_latent(coin, mc, kwargs):
+def test_unbiased_on_a_discrete_latent(coin, mc, kwargs, stat_seed):
+    pyro.set_rng_seed(stat_seed)
     x = torch.tensor([-1.2, 0.1, 0.9], dtype=torch.float64).repeat(3000)
     params = list(coin.parameters())
     exact = torch.stack(torch.autograd.grad(-coin.bound(x, 1), params))
@@ -118,8 +120,9 @@ def test_rejects_bad_arguments():
         ScoreFunction_ELBO(baseline="nvil")
 
 
-def test_unbiased_with_dependent_latent_sites(chain, mc):
+def test_unbiased_with_dependent_latent_sites(chain, mc, stat_seed):
     """q(z2 | z1): the score of the second site must not carry a path through z1."""
+    pyro.set_rng_seed(stat_seed)
     x = torch.tensor([-1.0, 0.5, 2.0], dtype=torch.float64).repeat(3000)
     params = list(chain.parameters())
     ref, se_ref = mc(Trace_ELBO(), chain, x, params)

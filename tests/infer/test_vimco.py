@@ -1,5 +1,6 @@
 import math
 
+import pyro
 import pytest
 import torch
 
@@ -7,7 +8,8 @@ from pyrogen.infer import IWAE_ELBO, VIMCO_ELBO
 
 
 @pytest.mark.parametrize("k", [2, 3])
-def test_unbiased_for_the_bound_gradient_on_a_discrete_latent(coin, mc, k):
+def test_unbiased_for_the_bound_gradient_on_a_discrete_latent(coin, mc, k, stat_seed):
+    pyro.set_rng_seed(stat_seed)
     x = torch.tensor([-1.2, 0.1, 0.9], dtype=torch.float64).repeat(3000)
     params = list(coin.parameters())
     exact = torch.stack(torch.autograd.grad(-coin.bound(x, k), params))
@@ -30,7 +32,8 @@ def test_mean_value_matches_exact_bound(coin):
     assert abs(-value - exact) / len(x) < 0.01
 
 
-def test_unbiased_on_a_continuous_latent(chain, mc):
+def test_unbiased_on_a_continuous_latent(chain, mc, stat_seed):
+    pyro.set_rng_seed(stat_seed)
     x = torch.tensor([-1.0, 0.5, 2.0], dtype=torch.float64).repeat(3000)
     params = list(chain.parameters())
     ref, se_ref = mc(IWAE_ELBO(3), chain, x, params)
