@@ -12,7 +12,7 @@
 #
 # then checks a model with `pyro.infer.Predictive` (a posterior predictive check) and hands a
 # posterior to **arviz**. The models live in a plugin file,
-# [`plugins/user_models.py`](plugins/user_models.py), that registers them by name, so
+# `docs/tutorials/plugins/user_models.py`, that registers them by name, so
 # `pyrogen train NAME --import plugins/user_models.py` treats them like built-in models:
 # copy it as a starting point for yours.
 #

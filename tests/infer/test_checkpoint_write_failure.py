@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import re
 import resource
 import signal
 
 import pytest
 import torch
+from fork_server import forkserver_context
 
 from pyrogen.infer import CheckpointWriteError, SVITrainer, fit, load_checkpoint, save_checkpoint
 from pyrogen.infer import atomic_write as aw
@@ -81,29 +83,32 @@ def test_a_failed_first_checkpoint_says_there_is_none(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.fixture
-def file_size_limit():
-    """Sets this process's limit on the size of a file it writes (RLIMIT_FSIZE): a real
-    write failure from the kernel (EFBIG), with no patching and no privileges."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write, not the process
-
-    def limit(size):
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))
-
+def _fit_under_file_size_limit(out, size, conn):
+    """In a child process: this process's limit on the size of a file it writes
+    (RLIMIT_FSIZE) gives a real write failure from the kernel (EFBIG), with no patching and
+    no privileges; the test process itself, whose own output may be a growing file, never
+    runs under it."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write, not the process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
     try:
-        yield limit
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, handler)
+        _fit(_trainer(), out, epochs=2)
+        conn.send("no error")
+    except CheckpointWriteError as e:
+        conn.send(str(e))
 
 
-def test_a_real_write_failure_is_reported_with_the_system_error(tmp_path, file_size_limit):
+def test_a_real_write_failure_is_reported_with_the_system_error(tmp_path):
     ckpt = tmp_path / "checkpoint.pt"
     _fit(_trainer(), tmp_path, epochs=1)
     before = _digest(ckpt)
-    file_size_limit(ckpt.stat().st_size // 2)
-    with pytest.raises(CheckpointWriteError, match=r"could not write .*: File too large \(EFBIG\)"):
-        _fit(_trainer(), tmp_path, epochs=2)
+    ctx = forkserver_context(__name__)
+    ours, theirs = ctx.Pipe()
+    child = ctx.Process(
+        target=_fit_under_file_size_limit, args=(tmp_path, ckpt.stat().st_size // 2, theirs)
+    )
+    child.start()
+    child.join(300)
+    assert child.exitcode == 0
+    assert re.search(r"could not write .*: File too large \(EFBIG\)", ours.recv())
     assert _digest(ckpt) == before
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())

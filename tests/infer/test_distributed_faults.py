@@ -23,7 +23,7 @@ from pyrogen.models import VAE
 
 EPOCHS, BATCH = 3, 25  # 100 examples: 4 global batches per epoch, 12 steps
 FAULT_AT = 6  # the step after which a process dies or hangs: epoch 2, batch 2
-TIMEOUT = 8  # seconds: the process group's timeout for a collective
+TIMEOUT = 20  # seconds: the process group's timeout for a collective (generous: a busy machine)
 
 
 def _data():
