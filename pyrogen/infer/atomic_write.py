@@ -11,6 +11,7 @@ was left as it was. Temporary files of a writer that was killed are named so tha
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import tempfile
@@ -103,9 +104,8 @@ def _sync_directory(folder: Path) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        with contextlib.suppress(OSError):  # some file systems refuse fsync on a folder
+            os.fsync(fd)
     finally:
         os.close(fd)
 
