@@ -122,7 +122,7 @@ def test_loss_options_are_refused_with_a_loss_that_does_not_read_them(tmp_path, 
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--loss", "beta_elbo", "--compile"], "--compile: options of the fast objective"),
+        (["--loss", "beta_elbo", "--compile"], "compile=True: option(s) of the built-in models"),
         (["--no-fast", "--particle-chunk", "2"], "disabled"),
     ],
 )

@@ -202,6 +202,12 @@ class FastObjective:
         )
 
     def _fall_back(self, why: str) -> PyroObjective:
+        idle = _fast_only_options(self.compile, self.bf16)
+        if idle:
+            raise FastPathUnavailable(
+                f"{idle}: option(s) of the fast objective, which cannot run on this data "
+                f"({why}); omit {idle} to train on Pyro's path"
+            )
         self.reference.reason = why
         self.reference.distribute(self._ctx)
         return self.reference
@@ -276,6 +282,11 @@ class TracingFreeObjective(PyroObjective):
         super().distribute(ctx)
 
 
+def _fast_only_options(compile: bool, bf16: bool) -> str:
+    """The requested options that act only inside :class:`FastObjective`, spelled out."""
+    return ", ".join(n for n, on in (("compile=True", compile), ("bf16=True", bf16)) if on)
+
+
 def _device_of(args: tuple, kwargs: dict) -> torch.device:
     for a in (*args, *kwargs.values()):
         if isinstance(a, torch.Tensor):
@@ -311,8 +322,32 @@ def compile_objective(
     Raises:
         FastPathUnavailable: ``analytic_kl=True`` with ``fast=True`` where no tracing-free
             objective exists (the closed-form KL changes the estimator, so it is never
-            silently dropped).
+            silently dropped); ``compile=True`` or ``bf16=True`` where the built-in fast
+            objective, the only one they act in, does not run (a user's own model, another
+            objective, ``fast=False``).
     """
+    chosen = _choose_objective(
+        module, loss, fast, analytic_kl, particle_chunk, compile, manual_backward, bf16
+    )
+    idle = _fast_only_options(compile, bf16)
+    if idle and not isinstance(chosen, FastObjective):
+        raise FastPathUnavailable(
+            f"{idle}: option(s) of the built-in models' fast objective, which does not run "
+            f"here ({chosen.reason}); omit {idle}"
+        )
+    return chosen
+
+
+def _choose_objective(
+    module: nn.Module,
+    loss: ELBO | None,
+    fast: bool,
+    analytic_kl: bool,
+    particle_chunk: int | None,
+    compile: bool,
+    manual_backward: bool,
+    bf16: bool,
+) -> TrainingObjective:
     loss = loss if loss is not None else Trace_ELBO()
     reference = PyroObjective(module, loss, reason="disabled (fast=False)")
     if analytic_kl and type(loss) is Trace_ELBO:

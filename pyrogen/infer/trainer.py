@@ -75,8 +75,10 @@ class SVITrainer(TrainerState, UpdateSteps):
         particle_chunk: with the tracing-free path, evaluate at most this many particles at
             a time (bounded memory for large K; see
             :class:`~pyrogen.infer.fast_elbo.VAEObjective`).
-        compile: ``torch.compile`` the hand-derived step, else the tracing-free objective.
-            The first step compiles (seconds; on CPU it needs a C++ compiler).
+        compile: ``torch.compile`` the built-in models' hand-derived step, else their
+            tracing-free objective. The first step compiles (seconds; on CPU it needs a C++
+            compiler). Refused (``ValueError``) where that objective does not run, as is
+            ``bf16``: a user's own model, another objective, ``fast=False``.
         manual_backward: with the tracing-free path, use the hand-derived gradient where it
             applies (same value and gradient up to float rounding); ``False`` keeps autograd.
         bf16: evaluate the tracing-free objective under ``torch.autocast`` in bfloat16

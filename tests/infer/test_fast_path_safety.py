@@ -120,3 +120,25 @@ def test_analytic_kl_is_checked_against_pyros_closed_form_objective(k):
     assert trainer.path in ("hand-derived", "tracing-free"), trainer.path_reason
     assert "TraceMeanField_ELBO" in trainer.path_reason
     assert got == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("option", ["compile", "bf16"])
+@pytest.mark.parametrize("case", ["subclass", "no-fast", "other-loss"])
+def test_options_of_the_fast_objective_are_refused_where_it_does_not_run(option, case):
+    """compile=True and bf16=True act only inside the built-in fast objective: where another
+    implementation runs they would do nothing, so the trainer refuses them."""
+    vae = (WiderPosterior if case == "subclass" else VAE)((1, 8, 8), z_dim=3, hidden=(16,))
+    loss = TraceMeanField_ELBO() if case == "other-loss" else Trace_ELBO()
+    with pytest.raises(ValueError, match=f"{option}=True: option"):
+        SVITrainer(vae, loss, fast=case != "no-fast", **{option: True})
+
+
+def test_the_fast_objective_with_compile_refuses_to_fall_back_silently():
+    """A first batch the built-in fast objective cannot take (a keyword argument) would drop
+    compile=True on the way to Pyro's path: it raises instead."""
+    x = _x()
+    vae = VAE((1, 8, 8), z_dim=3, hidden=(16,))
+    trainer = SVITrainer(vae, bf16=True)
+    assert trainer.objective.path == "tracing-free"  # accepted at construction
+    with pytest.raises(ValueError, match="bf16=True: option.*cannot run on this data"):
+        trainer.step(x=x)
