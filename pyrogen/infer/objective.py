@@ -282,9 +282,14 @@ class TracingFreeObjective(PyroObjective):
         super().distribute(ctx)
 
 
-def _fast_only_options(compile: bool, bf16: bool) -> str:
+def _fast_only_options(compile: bool, bf16: bool, particle_chunk: int | None = None) -> str:
     """The requested options that act only inside :class:`FastObjective`, spelled out."""
-    return ", ".join(n for n, on in (("compile=True", compile), ("bf16=True", bf16)) if on)
+    given = (
+        ("compile=True", compile),
+        ("bf16=True", bf16),
+        (f"particle_chunk={particle_chunk}", particle_chunk is not None),
+    )
+    return ", ".join(n for n, on in given if on)
 
 
 def _device_of(args: tuple, kwargs: dict) -> torch.device:
@@ -322,14 +327,14 @@ def compile_objective(
     Raises:
         FastPathUnavailable: ``analytic_kl=True`` with ``fast=True`` where no tracing-free
             objective exists (the closed-form KL changes the estimator, so it is never
-            silently dropped); ``compile=True`` or ``bf16=True`` where the built-in fast
+            silently dropped); ``compile``, ``bf16`` or ``particle_chunk`` where the built-in fast
             objective, the only one they act in, does not run (a user's own model, another
             objective, ``fast=False``).
     """
     chosen = _choose_objective(
         module, loss, fast, analytic_kl, particle_chunk, compile, manual_backward, bf16
     )
-    idle = _fast_only_options(compile, bf16)
+    idle = _fast_only_options(compile, bf16, particle_chunk)
     if idle and not isinstance(chosen, FastObjective):
         raise FastPathUnavailable(
             f"{idle}: option(s) of the built-in models' fast objective, which does not run "

@@ -77,8 +77,9 @@ class SVITrainer(TrainerState, UpdateSteps):
             :class:`~pyrogen.infer.fast_elbo.VAEObjective`).
         compile: ``torch.compile`` the built-in models' hand-derived step, else their
             tracing-free objective. The first step compiles (seconds; on CPU it needs a C++
-            compiler). Refused (``ValueError``) where that objective does not run, as is
-            ``bf16``: a user's own model, another objective, ``fast=False``.
+            compiler). Refused (``ValueError``) where that objective does not run, as are
+            ``bf16`` and ``particle_chunk``: a user's own model, another objective,
+            ``fast=False``.
         manual_backward: with the tracing-free path, use the hand-derived gradient where it
             applies (same value and gradient up to float rounding); ``False`` keeps autograd.
         bf16: evaluate the tracing-free objective under ``torch.autocast`` in bfloat16

@@ -122,15 +122,16 @@ def test_analytic_kl_is_checked_against_pyros_closed_form_objective(k):
     assert got == pytest.approx(expected, rel=1e-5)
 
 
-@pytest.mark.parametrize("option", ["compile", "bf16"])
+@pytest.mark.parametrize("option", [("compile", True), ("bf16", True), ("particle_chunk", 2)])
 @pytest.mark.parametrize("case", ["subclass", "no-fast", "other-loss"])
 def test_options_of_the_fast_objective_are_refused_where_it_does_not_run(option, case):
-    """compile=True and bf16=True act only inside the built-in fast objective: where another
-    implementation runs they would do nothing, so the trainer refuses them."""
+    """compile, bf16 and particle_chunk act only inside the built-in fast objective: where
+    another implementation runs they would do nothing, so the trainer refuses them."""
     vae = (WiderPosterior if case == "subclass" else VAE)((1, 8, 8), z_dim=3, hidden=(16,))
     loss = TraceMeanField_ELBO() if case == "other-loss" else Trace_ELBO()
-    with pytest.raises(ValueError, match=f"{option}=True: option"):
-        SVITrainer(vae, loss, fast=case != "no-fast", **{option: True})
+    name, value = option
+    with pytest.raises(ValueError, match=f"{name}={value}: option"):
+        SVITrainer(vae, loss, fast=case != "no-fast", **{name: value})
 
 
 def test_the_fast_objective_with_compile_refuses_to_fall_back_silently():
