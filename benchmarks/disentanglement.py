@@ -18,9 +18,10 @@ import pyro
 import torch
 
 from pyrogen.data import Sprites, load_sprites
-from pyrogen.infer import BetaELBO, SVITrainer
+from pyrogen.infer import BetaELBO
 from pyrogen.metrics import beta_vae_score
-from pyrogen.models import VAE, FactorVAE, FactorVAETrainer
+from pyrogen.models import VAE, FactorVAE
+from pyrogen.train import FactorVAETrainer, SVITrainer
 
 RESULTS = Path(__file__).parent / "results"
 

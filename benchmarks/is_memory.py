@@ -24,10 +24,10 @@ import pyro
 import torch
 
 from pyrogen.data import load
-from pyrogen.infer import SVITrainer
-from pyrogen.infer.fast_elbo import VAEObjective
 from pyrogen.metrics import log_likelihood
 from pyrogen.models import VAE
+from pyrogen.train import SVITrainer
+from pyrogen.train.fast_elbo import VAEObjective
 
 
 def peak_rss_mib() -> float:

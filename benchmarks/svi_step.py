@@ -36,8 +36,9 @@ import torch
 from pyro.infer import SVI, Trace_ELBO
 
 from pyrogen.data import load
-from pyrogen.infer import IWAE_ELBO, SVITrainer
+from pyrogen.infer import IWAE_ELBO
 from pyrogen.models import VAE
+from pyrogen.train import SVITrainer
 
 Step = Callable[[torch.Tensor], object]
 

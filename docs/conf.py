@@ -154,11 +154,13 @@ API_PACKAGES = [
     "pyrogen.nn",
     "pyrogen.models",
     "pyrogen.transforms",
-    "pyrogen.infer",
     "pyrogen.metrics",
+    "pyrogen.infer",
+    "pyrogen.train",
+    "pyrogen.cli",
+    "pyrogen.cli.registry",
     "pyrogen.testing",
     "pyrogen.plots",
-    "pyrogen.registry",
 ]
 
 

@@ -20,9 +20,10 @@ import torch
 
 from pyrogen import plots
 from pyrogen.data import Sprites, load_sprites
-from pyrogen.infer import BetaELBO, LinearCapacity, SVITrainer, fit, resolve_device
+from pyrogen.infer import BetaELBO, LinearCapacity
 from pyrogen.metrics import beta_vae_score
 from pyrogen.models import VAE
+from pyrogen.train import SVITrainer, fit, resolve_device
 
 
 def main(args: argparse.Namespace) -> dict[str, float]:

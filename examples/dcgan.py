@@ -25,8 +25,9 @@ import torch
 
 from pyrogen import plots
 from pyrogen.data import load
-from pyrogen.infer import GAN_KINDS, fit, make_gan_trainer, resolve_device
+from pyrogen.infer import GAN_KINDS
 from pyrogen.metrics import c2st, fid, inception_score, load_or_train_classifier
+from pyrogen.train import fit, make_gan_trainer, resolve_device
 
 
 def sample_quality(samples, reference, classifier) -> dict[str, float]:

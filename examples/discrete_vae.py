@@ -34,9 +34,10 @@ from pyro.nn import PyroModule
 from torch import nn
 
 from pyrogen.data import load
-from pyrogen.infer import VIMCO_ELBO, NVILBaseline, ScoreFunction_ELBO, SVITrainer, fit
+from pyrogen.infer import VIMCO_ELBO, NVILBaseline, ScoreFunction_ELBO
 from pyrogen.metrics import log_likelihood
 from pyrogen.nn import MLP
+from pyrogen.train import SVITrainer, fit
 
 ESTIMATORS = ("score", "nvil", "vimco", "concrete")
 

@@ -18,8 +18,9 @@ from sklearn.mixture import BayesianGaussianMixture
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from pyrogen.data import eight_gaussians
-from pyrogen.infer import BayesianGaussianMixtureCAVI, resolve_device
+from pyrogen.infer import BayesianGaussianMixtureCAVI
 from pyrogen.models import GaussianMixture
+from pyrogen.train import resolve_device
 
 
 def main(args: argparse.Namespace) -> dict[str, float]:

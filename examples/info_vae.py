@@ -18,8 +18,9 @@ import torch
 
 from pyrogen import plots
 from pyrogen.data import load
-from pyrogen.infer import BetaELBO, fit, resolve_device
+from pyrogen.infer import BetaELBO, InfoVAE_ELBO
 from pyrogen.models import InfoVAE
+from pyrogen.train import SVITrainer, fit, resolve_device
 
 
 def main(args: argparse.Namespace) -> dict[str, float]:
@@ -42,7 +43,7 @@ def main(args: argparse.Namespace) -> dict[str, float]:
         lambda_=args.lambda_,
     )
     fit(
-        vae.trainer(lr=args.lr),
+        SVITrainer(vae, InfoVAE_ELBO.for_model(vae), lr=args.lr),
         x,
         epochs=epochs,
         batch_size=args.batch_size,
@@ -56,7 +57,7 @@ def main(args: argparse.Namespace) -> dict[str, float]:
     x_test = x_test.to(device)
     elbo = BetaELBO(beta=0.0)
     recon = -elbo.loss(vae.model, vae.guide, x_test) / len(x_test)
-    info = vae.objective()
+    info = InfoVAE_ELBO.for_model(vae)
     info.loss(vae.model, vae.guide, x_test)
     kl = elbo.last_terms["kl_per_example"]
     print(

@@ -1,5 +1,37 @@
-"""pyrogen: deep generative models for Pyro."""
+"""pyrogen: deep generative models for Pyro.
+
+Each subpackage is a layer that imports only from the layers before it (docs/layers.md):
+``nn -> transforms -> models -> metrics -> infer -> train -> cli``, with ``data``,
+``validation``, ``plots`` and ``testing`` as base modules that any layer may use.
+"""
+
+from pyrogen import (
+    cli,
+    data,
+    infer,
+    metrics,
+    models,
+    nn,
+    plots,
+    testing,
+    train,
+    transforms,
+    validation,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "__version__",
+    "cli",
+    "data",
+    "infer",
+    "metrics",
+    "models",
+    "nn",
+    "plots",
+    "testing",
+    "train",
+    "transforms",
+    "validation",
+]

@@ -17,9 +17,7 @@ import torch
 from pyro.infer import Trace_ELBO
 from torch.utils.data import DataLoader, TensorDataset
 
-from pyrogen import registry
-from pyrogen.cli import main
-from pyrogen.infer import SVITrainer, fit
+from pyrogen.cli import main, registry
 from pyrogen.metrics import log_likelihood
 from pyrogen.models import (
     MADE,
@@ -42,6 +40,7 @@ from pyrogen.models import (
     WaveNet,
     WindowedARVAE,
 )
+from pyrogen.train import SVITrainer, fit
 
 # Without CUDA, "cuda" itself; with it, an index past the last device.
 MISSING_CUDA = "cuda" if not torch.cuda.is_available() else f"cuda:{torch.cuda.device_count()}"
@@ -241,7 +240,7 @@ def test_a_plugin_model_cannot_take_a_built_in_name(scratch_registry):
     with pytest.raises(ValueError) as raised:
         registry.register_model("vae")(_other_vae)
     message = str(raised.value)
-    assert "'vae' is already registered by pyrogen.builtins" in message
+    assert "'vae' is already registered by pyrogen.cli.builtins" in message
     assert "_other_vae" in message and "another name" in message
     assert registry.get_model("vae").build is not _other_vae
 
@@ -267,7 +266,7 @@ def test_two_plugins_cannot_share_a_name_but_one_may_register_again(scratch_regi
 
 PLUGIN = """
 from pyrogen.models import VAE
-from pyrogen.registry import register_model
+from pyrogen.cli.registry import register_model
 
 @register_model("vae")
 def build(x_shape, **unused):
@@ -310,7 +309,7 @@ CLI_CASES: list[tuple[str, list[str], tuple[str, ...]]] = [
     (
         "plugin taking the name vae",
         [*VAE_ARGS, "--import", "{plugin}"],
-        ("'vae' is already registered by pyrogen.builtins",),
+        ("'vae' is already registered by pyrogen.cli.builtins",),
     ),
 ]
 

@@ -18,10 +18,9 @@ import torch
 import torch.distributed as dist
 from pyro.infer import Trace_ELBO
 
-from pyrogen.infer import SVITrainer, fit
-from pyrogen.infer.distributed import DistContext, shutdown
-from pyrogen.infer.fast_elbo import VAEObjective
-from pyrogen.infer.vae_backward import ManualBackward
+from pyrogen.cli.registry import list_models
+from pyrogen.cli.runs import TrainConfig, build_stepper, model_args
+from pyrogen.infer import InfoVAE_ELBO
 from pyrogen.models import (
     VAE,
     VQVAE,
@@ -30,10 +29,11 @@ from pyrogen.models import (
     LinearGaussianVAE,
     RNNDensity,
     TransformerDensity,
-    VQVAETrainer,
 )
-from pyrogen.registry import list_models
-from pyrogen.runs import TrainConfig, build_stepper, model_args
+from pyrogen.train import SVITrainer, VQVAETrainer, fit
+from pyrogen.train.distributed import DistContext, shutdown
+from pyrogen.train.fast_elbo import VAEObjective
+from pyrogen.train.vae_backward import ManualBackward
 
 pytestmark = pytest.mark.cuda
 
@@ -98,7 +98,7 @@ def other_model_step(kind: str, device: str) -> None:
         out = [trainer.step(images.to(device)), vq.sample(2)]
     elif kind == "info_vae":
         info = InfoVAE((1, 8, 8), z_dim=4, hidden=(16,)).to(device)
-        trainer = info.trainer()
+        trainer = SVITrainer(info, InfoVAE_ELBO.for_model(info))
         out = [trainer.step(images.to(device)), info.sample(2)]
     elif kind in ("rnn_density", "transformer_density"):
         seqs = images.flatten(1)[:, :12]

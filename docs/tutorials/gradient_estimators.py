@@ -43,15 +43,9 @@ from pyro.infer import Trace_ELBO
 from torch import nn
 
 from pyrogen.data import load
-from pyrogen.infer import (
-    IWAE_ELBO,
-    STL_ELBO,
-    NVILBaseline,
-    ScoreFunction_ELBO,
-    SVITrainer,
-    gradient_variance,
-)
+from pyrogen.infer import IWAE_ELBO, STL_ELBO, NVILBaseline, ScoreFunction_ELBO, gradient_variance
 from pyrogen.models import VAE
+from pyrogen.train import SVITrainer
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))
 OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or "gradient_estimators_output")

@@ -26,9 +26,9 @@ import pyro
 import torch
 
 from pyrogen.data import collapse_gaussian, load, template_sequences
-from pyrogen.infer import SVITrainer
 from pyrogen.infer.kl_schedule import AnnealedELBO, FreeBitsELBO
 from pyrogen.models import VAE, LinearGaussianVAE, WindowedARVAE
+from pyrogen.train import SVITrainer
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))
 OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or "posterior_collapse_output")

@@ -34,9 +34,10 @@ from pyro.infer import Predictive, TraceEnum_ELBO
 
 from pyrogen import plots
 from pyrogen.data import load
-from pyrogen.infer import SVITrainer, fit, posterior_to_arviz
-from pyrogen.infer.fit import epoch_generator
+from pyrogen.infer import posterior_to_arviz
 from pyrogen.metrics import log_likelihood
+from pyrogen.train import SVITrainer, fit
+from pyrogen.train.fit import epoch_generator
 
 with warnings.catch_warnings():  # arviz 0.23 announces its 1.0 refactor on import
     warnings.simplefilter("ignore", FutureWarning)

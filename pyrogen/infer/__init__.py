@@ -1,104 +1,55 @@
-"""Objectives, steppers and the training loop."""
+"""Objectives: ELBO subclasses and gradient estimators, GAN and f-GAN losses, density
+distillation's loss, EM and CAVI's closed-form updates, and gradient-variance tools.
 
-from pyrogen.infer.adversarial import AdversarialSVI, GANPair, default_optimizer
+Nothing here owns an optimizer; the steppers that minimize these objectives live in
+:mod:`pyrogen.train`.
+"""
+
 from pyrogen.infer.arviz_export import posterior_to_arviz
-from pyrogen.infer.autoencoder_trainer import AutoencoderTrainer
 from pyrogen.infer.beta_elbo import BetaELBO, LinearCapacity
-from pyrogen.infer.callbacks import MetricsCSV, TensorBoardLogger
 from pyrogen.infer.cavi import NormalGammaCAVI
 from pyrogen.infer.cavi_mixture import BayesianGaussianMixtureCAVI
-from pyrogen.infer.checkpoint import (
-    CheckpointError,
-    CheckpointWriteError,
-    export_weights,
-    load_checkpoint,
-    load_weights,
-    save_checkpoint,
-)
 from pyrogen.infer.distillation import (
-    DensityDistillation,
+    DistillationLoss,
     DistillationPair,
     analytic_entropy,
     mc_entropy,
 )
-from pyrogen.infer.distributed import DistContext, PeerLostError, sharded_log_likelihood
-from pyrogen.infer.em import GradientEM
 from pyrogen.infer.f_divergences import F_DIVERGENCES, FDivergence, get_f_divergence
-from pyrogen.infer.fast_elbo import FastPathUnavailable, VAEObjective, fast_objective
-from pyrogen.infer.fit import TrainingDivergedError, fit, load_stepper_state, resolve_device
 from pyrogen.infer.gan_loss import GAN_KINDS, GANLoss
-from pyrogen.infer.gan_trainer import build_gan, gan_stepper, make_gan_trainer
 from pyrogen.infer.gradient_variance import GradientStats, gradient_variance
 from pyrogen.infer.info_elbo import InfoVAE_ELBO, mmd_rbf
-from pyrogen.infer.interrupt import TrainingInterrupted
 from pyrogen.infer.iwae import IWAE_ELBO
 from pyrogen.infer.kl_schedule import AnnealedELBO, FreeBitsELBO
 from pyrogen.infer.nvil import NVILBaseline
-from pyrogen.infer.schedules import cosine_schedule, iwae_schedule, step_schedule
 from pyrogen.infer.score_function import ScoreFunction_ELBO
 from pyrogen.infer.stl import STL_ELBO
-from pyrogen.infer.svi_adapter import SVIAdapter
-from pyrogen.infer.trainer import Stepper, SVITrainer, make_adam
 from pyrogen.infer.vimco import VIMCO_ELBO
 
 __all__ = [
-    "AutoencoderTrainer",
-    "DistContext",
-    "FastPathUnavailable",
-    "VAEObjective",
-    "fast_objective",
-    "sharded_log_likelihood",
-    "DensityDistillation",
-    "DistillationPair",
-    "analytic_entropy",
-    "mc_entropy",
-    "IWAE_ELBO",
-    "STL_ELBO",
-    "VIMCO_ELBO",
-    "CheckpointError",
-    "CheckpointWriteError",
-    "PeerLostError",
-    "TrainingInterrupted",
-    "export_weights",
-    "load_weights",
-    "GradientStats",
-    "NVILBaseline",
-    "BayesianGaussianMixtureCAVI",
-    "GradientEM",
-    "NormalGammaCAVI",
-    "posterior_to_arviz",
     "F_DIVERGENCES",
     "GAN_KINDS",
-    "AdversarialSVI",
-    "FDivergence",
-    "GANLoss",
-    "GANPair",
     "AnnealedELBO",
+    "BayesianGaussianMixtureCAVI",
     "BetaELBO",
+    "DistillationLoss",
+    "DistillationPair",
+    "FDivergence",
     "FreeBitsELBO",
+    "GANLoss",
+    "GradientStats",
+    "IWAE_ELBO",
     "InfoVAE_ELBO",
     "LinearCapacity",
-    "SVIAdapter",
-    "SVITrainer",
+    "NVILBaseline",
+    "NormalGammaCAVI",
+    "STL_ELBO",
     "ScoreFunction_ELBO",
-    "Stepper",
-    "TrainingDivergedError",
-    "build_gan",
-    "default_optimizer",
-    "fit",
-    "gradient_variance",
-    "gan_stepper",
+    "VIMCO_ELBO",
+    "analytic_entropy",
     "get_f_divergence",
-    "load_checkpoint",
-    "load_stepper_state",
-    "make_adam",
-    "make_gan_trainer",
+    "gradient_variance",
+    "mc_entropy",
     "mmd_rbf",
-    "resolve_device",
-    "save_checkpoint",
-    "MetricsCSV",
-    "TensorBoardLogger",
-    "cosine_schedule",
-    "iwae_schedule",
-    "step_schedule",
+    "posterior_to_arviz",
 ]

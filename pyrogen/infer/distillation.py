@@ -13,9 +13,8 @@ forcing on the student's own sample), and gradients flow through x into the stud
 reparameterization. An optional power loss || log P_S(f) - log P_ref(f) ||^2 matches the
 student's mean periodogram to a reference (e.g. the training data's), as in Parallel WaveNet.
 
-Training with :func:`~pyrogen.infer.fit`: the stepper draws its own noise, so the data only
-sets how many samples each step uses (its batch size) and how many steps make an epoch; pass
-e.g. ``torch.zeros(steps_per_epoch * batch_size, 1)``.
+:class:`DistillationLoss` computes these terms; :class:`~pyrogen.train.DensityDistillation`
+is the stepper that minimizes them over the student.
 
 References:
     Parallel WaveNet: Fast High-Fidelity Speech Synthesis, A. van den Oord et al., 2017,
@@ -31,9 +30,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from pyrogen.infer.trainer import make_adam
 from pyrogen.metrics.spectral import power_spectrum
 from pyrogen.models.iaf_student import IAFStudent
+from pyrogen.models.protocols import ExactDensity, implements
 
 
 def analytic_entropy(log_scale: torch.Tensor) -> torch.Tensor:
@@ -53,6 +52,8 @@ class DistillationPair(nn.Module):
 
     def __init__(self, teacher: nn.Module, student: IAFStudent):
         super().__init__()
+        if not implements(teacher, ExactDensity):
+            raise TypeError(f"teacher needs log_prob(x); {type(teacher).__name__} has none")
         self.teacher = teacher.requires_grad_(False)
         self.student = student
 
@@ -63,73 +64,55 @@ class DistillationPair(nn.Module):
         return self.student.sample(n, length, generator)
 
 
-class DensityDistillation:
-    r"""A :class:`~pyrogen.infer.Stepper` minimizing KL(p_S || p_T) over the student.
+class DistillationLoss:
+    r"""KL(p_S || p_T) on fresh student draws, plus the optional power loss.
 
     Args:
-        teacher: a density with ``log_prob(x (B, T)) -> (B,)`` evaluated in one parallel pass
-            (any :class:`~pyrogen.models.AutoregressiveModel`, e.g. a Gaussian WaveNet).
-        student: the :class:`~pyrogen.models.IAFStudent` being trained.
-        lr: Adam learning rate (ignored when ``optim`` is given).
+        length: T of the student's draws.
         entropy: ``"analytic"`` or ``"mc"`` (see the module docstring).
         power_weight: weight of the power loss (0: off).
         reference: signals ``(N, T)`` whose mean periodogram the power loss matches.
-        length: T of the student's draws (default: ``student.length``).
-        optim: a torch optimizer over ``student.parameters()``.
 
-    The reported ``"loss"`` (minimized) is the KL estimate per signal in nats plus the power
-    term; ``"kl"``, ``"entropy"`` and ``"cross_entropy"`` = -E_S log p_T are reported too.
+    Calling it on a :class:`DistillationPair` and a number of draws returns 0-dim tensors:
+    ``"loss"`` (the KL estimate per signal in nats plus the power term), ``"kl"``,
+    ``"entropy"`` and ``"cross_entropy"`` = -E_S log p_T.
 
     Example:
         >>> import torch
-        >>> from pyrogen.infer import DensityDistillation
         >>> from pyrogen.models import IAFStudent, ar2_teacher
         >>> _ = torch.manual_seed(0)
-        >>> d = DensityDistillation(ar2_teacher(8, 0.5, -0.3), IAFStudent(8, 1, linear=True))
-        >>> sorted(d.step(torch.zeros(16, 1)))
-        ['cross_entropy', 'entropy', 'kl', 'loss']
+        >>> pair = DistillationPair(ar2_teacher(8, 0.5, -0.3), IAFStudent(8, 1, linear=True))
+        >>> terms = DistillationLoss(8)(pair, 16)
+        >>> bool(torch.isclose(terms["kl"], terms["cross_entropy"] - terms["entropy"]))
+        True
 
     References:
-        Parallel WaveNet, A. van den Oord et al., 2017, eqs. (7)-(9).
+        Parallel WaveNet, A. van den Oord et al., 2017, eqs. (7)-(9) and Section 3.2.1.
         https://arxiv.org/abs/1711.10433
     """
 
     def __init__(
         self,
-        teacher: nn.Module,
-        student: IAFStudent,
-        lr: float = 1e-3,
-        *,
+        length: int,
         entropy: str = "analytic",
         power_weight: float = 0.0,
         reference: torch.Tensor | None = None,
-        length: int | None = None,
-        optim: torch.optim.Optimizer | None = None,
     ):
         if entropy not in ("analytic", "mc"):
             raise ValueError(f"entropy must be 'analytic' or 'mc', got {entropy!r}")
-        if not callable(getattr(teacher, "log_prob", None)):
-            raise TypeError(f"teacher needs log_prob(x); {type(teacher).__name__} has none")
         if power_weight > 0 and reference is None:
             raise ValueError("power_weight > 0 needs reference signals (N, T)")
-        self.pair = DistillationPair(teacher, student)
-        self.module: nn.Module = self.pair  # what fit moves to the device and checkpoints
-        self.entropy, self.power_weight = entropy, power_weight
-        self.length = length or student.length
+        self.length, self.entropy, self.power_weight = length, entropy, power_weight
         self.reference_power: torch.Tensor | None = None
         if reference is not None:
-            if reference.dim() != 2 or reference.shape[1] != self.length:
+            if reference.dim() != 2 or reference.shape[1] != length:
                 raise ValueError(
-                    f"reference must have shape (N, {self.length}), got {tuple(reference.shape)}"
+                    f"reference must have shape (N, {length}), got {tuple(reference.shape)}"
                 )
             self.reference_power = power_spectrum(reference.detach())
-        self.optim = optim or make_adam(student.parameters(), lr=lr)
 
-    def _terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        if x.dim() < 1 or x.shape[0] < 1:
-            raise ValueError(f"data must be a batch (N, ...) with N >= 1, got {tuple(x.shape)}")
-        pair = self.pair
-        sample, z, log_scale = pair.student.rsample(x.shape[0], self.length)
+    def __call__(self, pair: DistillationPair, num_samples: int) -> dict[str, torch.Tensor]:
+        sample, z, log_scale = pair.student.rsample(num_samples, self.length)
         if self.entropy == "analytic":
             h = analytic_entropy(log_scale).mean()
         else:
@@ -144,24 +127,3 @@ class DensityDistillation:
             gap = (power_spectrum(sample) + 1e-8).log() - (ref + 1e-8).log()
             loss = loss + self.power_weight * gap.square().mean()
         return {"loss": loss, "kl": kl, "entropy": h, "cross_entropy": cross}
-
-    def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One Adam step on ``x.shape[0]`` fresh student samples (``x``'s values are unused)."""
-        self.pair.student.train()
-        terms = self._terms(x)
-        self.optim.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        self.optim.step()
-        return {k: v.detach() for k, v in terms.items()}
-
-    def evaluate(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The same quantities on ``x.shape[0]`` fresh samples, without an update."""
-        with torch.no_grad():
-            return self._terms(x)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"module": self.module.state_dict(), "optim": self.optim.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.module.load_state_dict(state["module"])
-        self.optim.load_state_dict(state["optim"])

@@ -21,6 +21,8 @@ from pyro.infer.enum import get_importance_trace
 from pyro.infer.util import is_validation_enabled
 from pyro.util import check_if_enumerated, warn_if_nan
 
+from pyrogen.models.info_vae import InfoVAE, check_info_weights
+
 
 def mmd_rbf(x: torch.Tensor, y: torch.Tensor, kernel: Kernel) -> torch.Tensor:
     r"""Biased (V-statistic) MMD^2 between samples ``x`` (N, D) and ``y`` (M, D); 0-dim.
@@ -64,19 +66,19 @@ class InfoVAE_ELBO(ELBO):
         num_particles: int = 1,
         **kwargs: Any,
     ):
-        if not alpha <= 1.0:
-            raise ValueError(f"alpha must be <= 1 (the KL weight 1 - alpha >= 0), got {alpha}")
-        if alpha + lambda_ - 1 < 0:
-            raise ValueError(
-                f"the divergence weight alpha + lambda - 1 must be >= 0, got alpha={alpha}, "
-                f"lambda={lambda_}"
-            )
+        alpha, lambda_ = check_info_weights(alpha, lambda_)
         if kernel is not None and not isinstance(kernel, Kernel):
             raise TypeError(f"kernel must be a pyro.contrib.gp Kernel, got {type(kernel)}")
         super().__init__(num_particles=num_particles, **kwargs)
-        self.alpha, self.lambda_ = float(alpha), float(lambda_)
+        self.alpha, self.lambda_ = alpha, lambda_
         self.kernel = kernel.requires_grad_(False) if kernel is not None else None
         self.last_terms: dict[str, float] = {}
+
+    @classmethod
+    def for_model(cls, model: InfoVAE, **kwargs: Any) -> InfoVAE_ELBO:
+        """The InfoVAE objective with the weights ``alpha`` and ``lambda_`` that ``model``
+        carries; ``kwargs`` as for the constructor (``kernel``, ``num_particles``)."""
+        return cls(alpha=model.alpha, lambda_=model.lambda_, **kwargs)
 
     def _kernel(self, dim: int) -> Kernel:
         if self.kernel is None:

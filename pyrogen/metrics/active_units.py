@@ -17,6 +17,8 @@ import torch
 from pyro import poutine
 from pyro.poutine.util import prune_subsample_sites
 
+from pyrogen.models.protocols import HasGuide, implements
+
 _PARTICLES = "_active_units_particles"
 
 
@@ -69,15 +71,14 @@ def posterior_means(
         num_samples: draws per example for conditionally dependent sites.
         batch_size: examples per pass.
     """
-    guide = getattr(model, "guide", None)
-    if not callable(guide):
+    if not implements(model, HasGuide):
         raise TypeError(f"expected a module with a guide(x) method, got {type(model).__name__}")
     chunks: dict[str, list[torch.Tensor]] = {}
     with pyro.validation_enabled(False):
         for i in range(0, x.shape[0], batch_size):
             xb = x[i : i + batch_size]
             plate = pyro.plate(_PARTICLES, num_samples, dim=-2)
-            trace = prune_subsample_sites(poutine.trace(plate(guide)).get_trace(xb))
+            trace = prune_subsample_sites(poutine.trace(plate(model.guide)).get_trace(xb))
             for name, site in trace.nodes.items():
                 if site["type"] != "sample" or site["is_observed"]:
                     continue

@@ -11,6 +11,7 @@ import torch
 
 from pyrogen.metrics.active_units import active_units
 from pyrogen.metrics.elbo_surgery import elbo_surgery
+from pyrogen.models.protocols import HasGuide, implements
 
 
 def latent_report(
@@ -42,7 +43,7 @@ def latent_report(
         https://arxiv.org/abs/1509.00519
         ELBO surgery, M. D. Hoffman, M. J. Johnson, 2016, eq. (3)-(4).
     """
-    if not callable(getattr(module, "guide", None)):
+    if not implements(module, HasGuide):
         return {}
     try:
         au = active_units(module, x, threshold=threshold)

@@ -16,7 +16,7 @@ from pyrogen.models.conditioned import Conditioned
 from pyrogen.models.contractive_autoencoder import ContractiveAutoencoder, jacobian_frobenius
 from pyrogen.models.denoising_autoencoder import DenoisingAutoencoder
 from pyrogen.models.discretized_logistic import DiscretizedLogisticMixture
-from pyrogen.models.factor_vae import FactorVAE, FactorVAETrainer, permute_dims
+from pyrogen.models.factor_vae import FactorVAE, permute_dims
 from pyrogen.models.finite_memory import FiniteMemoryMLP
 from pyrogen.models.flow_density import FlowDensity
 from pyrogen.models.gan import Discriminator, Generator
@@ -38,14 +38,36 @@ from pyrogen.models.linear_gaussian_vae import LinearGaussianVAE
 from pyrogen.models.made import MADE
 from pyrogen.models.pixelcnn import PixelCNN
 from pyrogen.models.pixelcnnpp import PixelCNNpp
+from pyrogen.models.protocols import (
+    Encoder,
+    ExactDensity,
+    GenerativeModel,
+    HasGuide,
+    MeanSampler,
+    ModelGuidePair,
+    Reconstructor,
+    Sampler,
+    draws_means,
+    implements,
+)
 from pyrogen.models.rnn_density import RNNDensity
 from pyrogen.models.transformer_density import TransformerDensity
 from pyrogen.models.vae import VAE
-from pyrogen.models.vq_vae import VQVAE, VQVAETrainer
+from pyrogen.models.vq_vae import VQVAE
 from pyrogen.models.wavenet import WaveNet
 from pyrogen.models.windowed_ar_vae import WindowedARDecoder, WindowedARVAE
 
 __all__ = [
+    "Encoder",
+    "ExactDensity",
+    "GenerativeModel",
+    "HasGuide",
+    "MeanSampler",
+    "ModelGuidePair",
+    "Reconstructor",
+    "Sampler",
+    "draws_means",
+    "implements",
     "Autoencoder",
     "ContractiveAutoencoder",
     "DenoisingAutoencoder",
@@ -64,10 +86,8 @@ __all__ = [
     "ARHead",
     "AutoregressiveModel",
     "VQVAE",
-    "VQVAETrainer",
     "CodePixelCNN",
     "FactorVAE",
-    "FactorVAETrainer",
     "InfoVAE",
     "Bernoulli",
     "BernoulliHead",

@@ -1,18 +1,31 @@
 r"""InfoVAE / MMD-VAE (Zhao et al. 2017): a VAE trained with the InfoVAE objective.
 
 The generative model and guide are the :class:`~pyrogen.models.VAE`'s; what changes is the
-objective, :class:`~pyrogen.infer.info_elbo.InfoVAE_ELBO`:
+objective, :class:`~pyrogen.infer.InfoVAE_ELBO`:
 
     E_q[log p(x|z)] - (1 - alpha) KL(q(z|x) || p(z)) - (alpha + lambda - 1) MMD(q(z), p(z)).
+
+The model carries the two weights; ``InfoVAE_ELBO.for_model(vae)`` builds its objective.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pyrogen.infer.info_elbo import InfoVAE_ELBO
-from pyrogen.infer.trainer import SVITrainer
 from pyrogen.models.vae import VAE
+
+
+def check_info_weights(alpha: float, lambda_: float) -> tuple[float, float]:
+    """Raises ``ValueError`` unless the KL weight 1 - alpha and the divergence weight
+    alpha + lambda - 1 are both >= 0; returns ``(alpha, lambda_)`` as floats."""
+    if not alpha <= 1.0:
+        raise ValueError(f"alpha must be <= 1 (the KL weight 1 - alpha >= 0), got {alpha}")
+    if alpha + lambda_ - 1 < 0:
+        raise ValueError(
+            f"the divergence weight alpha + lambda - 1 must be >= 0, got alpha={alpha}, "
+            f"lambda={lambda_}"
+        )
+    return float(alpha), float(lambda_)
 
 
 class InfoVAE(VAE):
@@ -26,8 +39,10 @@ class InfoVAE(VAE):
 
     Example:
         >>> import torch
+        >>> from pyrogen.infer import InfoVAE_ELBO
+        >>> from pyrogen.train import SVITrainer
         >>> vae = InfoVAE((6,), z_dim=2, hidden=(8,), alpha=1.0, lambda_=100.0)
-        >>> trainer = vae.trainer(lr=1e-3)
+        >>> trainer = SVITrainer(vae, InfoVAE_ELBO.for_model(vae), lr=1e-3)
         >>> out = trainer.step(torch.ones(4, 6))
         >>> bool(torch.isfinite(out["loss"]))
         True
@@ -38,14 +53,6 @@ class InfoVAE(VAE):
     """
 
     def __init__(self, *args: Any, alpha: float = 1.0, lambda_: float = 1000.0, **kwargs: Any):
-        InfoVAE_ELBO(alpha=alpha, lambda_=lambda_)  # fails now on bad weights, not at step 1
+        weights = check_info_weights(alpha, lambda_)  # fails now, not at the first step
         super().__init__(*args, **kwargs)
-        self.alpha, self.lambda_ = float(alpha), float(lambda_)
-
-    def objective(self, **kwargs: Any) -> InfoVAE_ELBO:
-        """The InfoVAE loss with this model's alpha and lambda."""
-        return InfoVAE_ELBO(alpha=self.alpha, lambda_=self.lambda_, **kwargs)
-
-    def trainer(self, lr: float = 1e-3) -> SVITrainer:
-        """An :class:`~pyrogen.infer.SVITrainer` on :meth:`objective`, ready for ``fit``."""
-        return SVITrainer(self, self.objective(), lr=lr)
+        self.alpha, self.lambda_ = weights

@@ -24,7 +24,6 @@ import torch
 from pyro.nn import pyro_method
 from torch import nn
 
-from pyrogen.infer.trainer import make_adam
 from pyrogen.models.base import PyroModel
 from pyrogen.models.likelihoods import Likelihood, get_likelihood
 from pyrogen.nn.quantize import Quantized, VectorQuantizer
@@ -201,50 +200,3 @@ class VQVAE(PyroModel):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Likelihood mean of p(x | z_q(x)), shaped like ``x``."""
         return self.likelihood.mean(self.decode_codes(self.codes(x)), 3)
-
-
-class VQVAETrainer:
-    """Stage-1 VQ-VAE updates (:class:`~pyrogen.infer.Stepper` protocol): one Adam step on
-    :meth:`VQVAE.losses` per batch; reports reconstruction, both VQ terms, perplexity and
-    codebook usage.
-
-    Args:
-        module: a :class:`VQVAE`.
-        lr: Adam learning rate (the paper: 2e-4).
-    """
-
-    def __init__(self, module: VQVAE, lr: float = 2e-4):
-        if not isinstance(module, VQVAE):
-            raise TypeError(f"VQVAETrainer needs a VQVAE, got {type(module).__name__}")
-        self.module = module
-        self._lr = lr
-        self._optim: torch.optim.Optimizer | None = None
-
-    @property
-    def optim(self) -> torch.optim.Optimizer:
-        # Built lazily so that it sees the parameters after fit() moved the module. The
-        # stage-2 prior, if attached, is trained separately.
-        if self._optim is None:
-            params = [p for n, p in self.module.named_parameters() if not n.startswith("prior.")]
-            self._optim = make_adam(params, lr=self._lr)
-        return self._optim
-
-    def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        self.module.train()
-        out = self.module.losses(x)
-        self.optim.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        self.optim.step()
-        return {k: v.detach() for k, v in out.items()}
-
-    @torch.no_grad()
-    def evaluate(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        self.module.eval()
-        return self.module.losses(x)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"module": self.module.state_dict(), "optim": self.optim.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.module.load_state_dict(state["module"])
-        self.optim.load_state_dict(state["optim"])

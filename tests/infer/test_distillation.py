@@ -8,9 +8,10 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal, kl_divergence
 
-from pyrogen.infer import DensityDistillation, analytic_entropy, mc_entropy
+from pyrogen.infer import analytic_entropy, mc_entropy
 from pyrogen.metrics import autocorrelation
 from pyrogen.models import IAFStudent, ar2_autocorrelation, ar2_teacher, ar_gaussian
+from pyrogen.train import DensityDistillation
 
 A1, A2 = 0.5, -0.3
 
@@ -121,7 +122,7 @@ def test_bad_input_fails_fast():
 
 
 def test_registered_distill_builds_a_stepper_from_a_teacher(stat_seed):
-    from pyrogen.registry import get_model
+    from pyrogen.cli.registry import get_model
 
     spec = get_model("distill")
     teacher = ar2_teacher(16, A1, A2)

@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pyrogen.infer import AdversarialSVI, GANLoss
+from pyrogen.infer import GANLoss
 from pyrogen.models import Discriminator, Generator
+from pyrogen.train import AdversarialSVI
 
 B = 64
 

@@ -9,6 +9,7 @@ from pyro.infer.trace_mmd import _compute_mmd
 
 from pyrogen.infer import InfoVAE_ELBO, mmd_rbf
 from pyrogen.models import VAE, InfoVAE
+from pyrogen.train import SVITrainer
 
 
 def test_mmd_matches_pyro_and_the_gaussian_closed_form():
@@ -52,7 +53,7 @@ def test_mmd_vae_loss_is_reconstruction_plus_scaled_mmd():
     vae = InfoVAE((5,), z_dim=2, hidden=(8,), alpha=1.0, lambda_=50.0)
     x = torch.rand(12, 5).bernoulli()
     pyro.set_rng_seed(2)
-    elbo = vae.objective()
+    elbo = InfoVAE_ELBO.for_model(vae)
     value = elbo.loss(vae.model, vae.guide, x)
     pyro.set_rng_seed(2)
     guide_tr = pyro.poutine.trace(vae.guide).get_trace(x)
@@ -64,7 +65,7 @@ def test_mmd_vae_loss_is_reconstruction_plus_scaled_mmd():
 
 def test_training_step_and_bad_weights():
     vae = InfoVAE((5,), z_dim=2, hidden=(8,))
-    out = vae.trainer().step(torch.rand(8, 5).bernoulli())
+    out = SVITrainer(vae, InfoVAE_ELBO.for_model(vae)).step(torch.rand(8, 5).bernoulli())
     assert torch.isfinite(out["loss"])
     with pytest.raises(ValueError, match="alpha must be <= 1"):
         InfoVAE((5,), alpha=2.0)

@@ -3,12 +3,8 @@ import pytest
 import torch
 from pyro.infer import Trace_ELBO
 
-from pyrogen.infer import (
-    NVILBaseline,
-    ScoreFunction_ELBO,
-    SVITrainer,
-    gradient_variance,
-)
+from pyrogen.infer import NVILBaseline, ScoreFunction_ELBO, gradient_variance
+from pyrogen.train import SVITrainer
 
 BASELINES = [
     dict(baseline=None),

@@ -202,11 +202,13 @@ def _matches(name: str, prefixes: dict[str, str]) -> bool:
 
 
 def _model_classes() -> set[type]:
-    """Concrete classes exported by pyrogen.models with ``model`` and ``guide`` methods."""
+    """Concrete module classes exported by pyrogen.models with ``model`` and ``guide`` methods
+    (not the protocols that declare them)."""
     return {
         obj
         for name in models.__all__
         if inspect.isclass(obj := getattr(models, name))
+        and issubclass(obj, torch.nn.Module)
         and callable(getattr(obj, "model", None))
         and callable(getattr(obj, "guide", None))
         and not inspect.isabstract(obj)

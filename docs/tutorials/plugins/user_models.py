@@ -44,7 +44,7 @@ from pyro.nn import PyroModule, PyroSample, pyro_method
 from torch import nn
 from torch.nn import functional as F
 
-from pyrogen.registry import register_model
+from pyrogen.cli.registry import register_model
 
 
 def mlp(sizes: Sequence[int]) -> nn.Sequential:
@@ -226,7 +226,7 @@ def build_bayes_pixels(x_shape, num_classes, **unused) -> BayesianPixelRegressio
 
 
 if __name__ == "__main__":
-    from pyrogen.registry import describe_models
+    from pyrogen.cli.registry import describe_models
 
     for name in ("cvae", "mixture_vae", "bayes_pixels"):
         print(f"{name:<14} {describe_models()[name]}")

@@ -1,0 +1,59 @@
+r"""The stage-1 VQ-VAE stepper: one Adam step on the model's reconstruction, codebook and
+commitment losses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from pyrogen.models.vq_vae import VQVAE
+from pyrogen.train.stepper import make_adam
+
+
+class VQVAETrainer:
+    """Stage-1 VQ-VAE updates (:class:`~pyrogen.train.Stepper` protocol): one Adam step on
+    :meth:`~pyrogen.models.VQVAE.losses` per batch; reports reconstruction, both VQ terms,
+    perplexity and codebook usage.
+
+    Args:
+        module: a :class:`~pyrogen.models.VQVAE`.
+        lr: Adam learning rate (the paper: 2e-4).
+    """
+
+    def __init__(self, module: VQVAE, lr: float = 2e-4):
+        if not isinstance(module, VQVAE):
+            raise TypeError(f"VQVAETrainer needs a VQVAE, got {type(module).__name__}")
+        self.module = module
+        self._lr = lr
+        self._optim: torch.optim.Optimizer | None = None
+
+    @property
+    def optim(self) -> torch.optim.Optimizer:
+        # Built lazily so that it sees the parameters after fit() moved the module. The
+        # stage-2 prior, if attached, is trained separately.
+        if self._optim is None:
+            params = [p for n, p in self.module.named_parameters() if not n.startswith("prior.")]
+            self._optim = make_adam(params, lr=self._lr)
+        return self._optim
+
+    def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.module.train()
+        out = self.module.losses(x)
+        self.optim.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        self.optim.step()
+        return {k: v.detach() for k, v in out.items()}
+
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.module.eval()
+        return self.module.losses(x)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"module": self.module.state_dict(), "optim": self.optim.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.module.load_state_dict(state["module"])
+        self.optim.load_state_dict(state["optim"])
