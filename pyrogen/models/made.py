@@ -1,6 +1,6 @@
 r"""MADE: p(x) = prod_d p(x_{o(d)} | x_{o(<d)}) from one masked feed-forward pass.
 
-An MLP whose weights are masked (:func:`~pyrogen.nn.made_masks.made_masks`) so that output d
+An MLP whose weights are masked (:func:`~pyrogen.nn.made.made_masks`) so that output d
 only depends on inputs earlier in an ordering o. With ``num_masks = M > 1`` the network is
 trained order-agnostically (one random ordering and connectivity per training step, Germain
 et al. Section 4) and, outside training mode, the density is the ensemble
@@ -21,7 +21,7 @@ from torch import nn
 
 from pyrogen.models.ar_heads import ARHead, get_head
 from pyrogen.models.autoregressive import AutoregressiveModel
-from pyrogen.nn.made_masks import MADELinear, made_masks
+from pyrogen.nn.made import MaskedLinear, made_masks
 from pyrogen.validation import check_sizes
 
 
@@ -83,12 +83,12 @@ class MADE(AutoregressiveModel):
         self.register_buffer("orders", torch.stack(orders))
         sizes = [d, *hidden]
         layers = [
-            MADELinear(i, o, torch.stack([m[j] for m in per_layer]))
+            MaskedLinear(i, o, torch.stack([m[j] for m in per_layer]))
             for j, (i, o) in enumerate(zip(sizes, sizes[1:]))
         ]
         # The output layer emits P parameters per position: the position's mask, repeated.
         out_masks = torch.stack([m[-1] for m in per_layer]).repeat(1, p, 1)
-        layers.append(MADELinear(sizes[-1], p * d, out_masks))
+        layers.append(MaskedLinear(sizes[-1], p * d, out_masks))
         self.layers = nn.ModuleList(layers)
         self.num_masks = num_masks
         self.mask_index = 0

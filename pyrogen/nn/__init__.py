@@ -4,8 +4,7 @@ from pyrogen.nn.causal_conv import CausalConv1d
 from pyrogen.nn.causal_transformer import CausalSelfAttention, CausalTransformer, TransformerBlock
 from pyrogen.nn.conv import ConvDecoder, ConvEncoder
 from pyrogen.nn.gated_pixelcnn import GatedPixelCNNBlock, gate
-from pyrogen.nn.made import AutoregressiveNN, MaskedLinear
-from pyrogen.nn.made_masks import MADELinear, made_masks
+from pyrogen.nn.made import AutoregressiveNN, MaskedLinear, made_masks
 from pyrogen.nn.masked_conv import MaskedConv2d, channel_groups
 from pyrogen.nn.mlp import MLP, activation
 from pyrogen.nn.quantize import Quantized, VectorQuantizer
@@ -19,7 +18,6 @@ __all__ = [
     "ConvDecoder",
     "ConvEncoder",
     "GatedPixelCNNBlock",
-    "MADELinear",
     "MaskedConv2d",
     "MaskedLinear",
     "Quantized",
