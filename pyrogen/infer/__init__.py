@@ -3,7 +3,7 @@
 from pyrogen.infer.adversarial import AdversarialSVI, GANPair, default_optimizer
 from pyrogen.infer.arviz_export import posterior_to_arviz
 from pyrogen.infer.autoencoder_trainer import AutoencoderTrainer
-from pyrogen.infer.beta_elbo import BetaELBO, LinearCapacity
+from pyrogen.infer.beta_elbo import BetaELBO, LinearCapacity, LinearWarmup
 from pyrogen.infer.callbacks import MetricsCSV, TensorBoardLogger
 from pyrogen.infer.cavi import NormalGammaCAVI
 from pyrogen.infer.cavi_mixture import BayesianGaussianMixtureCAVI
@@ -26,14 +26,15 @@ from pyrogen.infer.em import GradientEM
 from pyrogen.infer.f_divergences import F_DIVERGENCES, FDivergence, get_f_divergence
 from pyrogen.infer.fast_elbo import FastPathUnavailable, VAEObjective, fast_objective
 from pyrogen.infer.fit import TrainingDivergedError, fit, load_stepper_state, resolve_device
+from pyrogen.infer.free_bits import FreeBitsELBO
 from pyrogen.infer.gan_loss import GAN_KINDS, GANLoss
-from pyrogen.infer.gan_trainer import build_gan, gan_stepper, make_gan_trainer
+from pyrogen.infer.gan_trainer import adversarial_stepper, build_gan, gan_stepper, make_gan_trainer
 from pyrogen.infer.gradient_variance import GradientStats, gradient_variance
-from pyrogen.infer.info_elbo import InfoVAE_ELBO, mmd_rbf
+from pyrogen.infer.info_elbo import InfoVAE_ELBO
 from pyrogen.infer.interrupt import TrainingInterrupted
 from pyrogen.infer.iwae import IWAE_ELBO
-from pyrogen.infer.kl_schedule import AnnealedELBO, FreeBitsELBO
 from pyrogen.infer.nvil import NVILBaseline
+from pyrogen.infer.penalized_elbo import PenalizedELBO
 from pyrogen.infer.schedules import cosine_schedule, iwae_schedule, step_schedule
 from pyrogen.infer.score_function import ScoreFunction_ELBO
 from pyrogen.infer.stl import STL_ELBO
@@ -63,6 +64,7 @@ __all__ = [
     "load_weights",
     "GradientStats",
     "NVILBaseline",
+    "PenalizedELBO",
     "BayesianGaussianMixtureCAVI",
     "GradientEM",
     "NormalGammaCAVI",
@@ -73,16 +75,17 @@ __all__ = [
     "FDivergence",
     "GANLoss",
     "GANPair",
-    "AnnealedELBO",
     "BetaELBO",
     "FreeBitsELBO",
     "InfoVAE_ELBO",
     "LinearCapacity",
+    "LinearWarmup",
     "SVIAdapter",
     "SVITrainer",
     "ScoreFunction_ELBO",
     "Stepper",
     "TrainingDivergedError",
+    "adversarial_stepper",
     "build_gan",
     "default_optimizer",
     "fit",
@@ -93,7 +96,6 @@ __all__ = [
     "load_stepper_state",
     "make_adam",
     "make_gan_trainer",
-    "mmd_rbf",
     "resolve_device",
     "save_checkpoint",
     "MetricsCSV",
