@@ -8,8 +8,20 @@ from pyrogen.nn.made import AutoregressiveNN, MaskedLinear, made_masks
 from pyrogen.nn.masked_conv import MaskedConv2d, channel_groups
 from pyrogen.nn.mlp import MLP, activation
 from pyrogen.nn.quantize import Quantized, VectorQuantizer
+from pyrogen.nn.reversible import (
+    ResidualNetwork,
+    ReversibleBlock,
+    ReversibleSequence,
+    RevNet,
+    saved_tensor_bytes,
+)
 
 __all__ = [
+    "ResidualNetwork",
+    "ReversibleBlock",
+    "ReversibleSequence",
+    "RevNet",
+    "saved_tensor_bytes",
     "MLP",
     "AutoregressiveNN",
     "CausalConv1d",
