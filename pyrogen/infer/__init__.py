@@ -15,6 +15,7 @@ from pyrogen.infer.checkpoint import (
     load_weights,
     save_checkpoint,
 )
+from pyrogen.infer.depth import coordinate_median, depth_directions, halfspace_depth, tukey_median
 from pyrogen.infer.distillation import (
     DensityDistillation,
     DistillationPair,
@@ -35,6 +36,7 @@ from pyrogen.infer.interrupt import TrainingInterrupted
 from pyrogen.infer.iwae import IWAE_ELBO
 from pyrogen.infer.nvil import NVILBaseline
 from pyrogen.infer.penalized_elbo import PenalizedELBO
+from pyrogen.infer.robust_gan import SigmoidDiscriminator, robust_mean_gan
 from pyrogen.infer.schedules import cosine_schedule, iwae_schedule, step_schedule
 from pyrogen.infer.score_function import ScoreFunction_ELBO
 from pyrogen.infer.stl import STL_ELBO
@@ -103,4 +105,10 @@ __all__ = [
     "cosine_schedule",
     "iwae_schedule",
     "step_schedule",
+    "SigmoidDiscriminator",
+    "coordinate_median",
+    "depth_directions",
+    "halfspace_depth",
+    "robust_mean_gan",
+    "tukey_median",
 ]
