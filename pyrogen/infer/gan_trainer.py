@@ -162,7 +162,7 @@ def make_gan_trainer(
         dataset_shape: shape of one example, see :func:`build_gan`.
         loss: one of :data:`~pyrogen.infer.gan_loss.GAN_KINDS`.
         z_dim, arch, hidden, num_classes, width: see :func:`build_gan`.
-        n_critic, **loss_options: see :func:`adversarial_stepper`.
+        n_critic, loss_options: see :func:`adversarial_stepper`.
 
     Example:
         >>> from pyrogen.infer import make_gan_trainer

@@ -36,6 +36,7 @@ from pyrogen.models.likelihoods import (
 )
 from pyrogen.models.linear_gaussian_vae import LinearGaussianVAE
 from pyrogen.models.made import MADE
+from pyrogen.models.pixel_vae import PixelVAE, PixelVAEDecoder
 from pyrogen.models.pixelcnn import PixelCNN
 from pyrogen.models.pixelcnnpp import PixelCNNpp
 from pyrogen.models.rnn_density import RNNDensity
@@ -46,6 +47,8 @@ from pyrogen.models.wavenet import WaveNet
 from pyrogen.models.windowed_ar_vae import WindowedARDecoder, WindowedARVAE
 
 __all__ = [
+    "PixelVAE",
+    "PixelVAEDecoder",
     "Autoencoder",
     "ContractiveAutoencoder",
     "DenoisingAutoencoder",

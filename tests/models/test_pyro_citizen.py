@@ -41,6 +41,7 @@ from pyrogen.models import (
     LinearGaussianVAE,
     PixelCNN,
     PixelCNNpp,
+    PixelVAE,
     RNNDensity,
     TransformerDensity,
     WaveNet,
@@ -128,6 +129,10 @@ CASES: dict[str, Case] = {
     "pixelcnn": Case(
         lambda: PixelCNN((1, 3, 3), channels=4, num_layers=1, first_kernel=3),
         lambda: _binary(1, 3, 3),
+    ),
+    "pixel_vae": Case(
+        lambda: PixelVAE((1, 4, 4), z_dim=2, hidden=8, channels=4, num_layers=2, cond_channels=2),
+        lambda: _binary(1, 4, 4),
     ),
     "gated_pixelcnn": Case(
         lambda: GatedPixelCNN((1, 3, 3), channels=4, num_layers=1), lambda: _binary(1, 3, 3)
