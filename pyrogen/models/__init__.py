@@ -1,12 +1,5 @@
 """Generative models as PyroModules with ``model``/``guide`` pairs."""
 
-from pyrogen.models.ar_heads import (
-    ARHead,
-    BernoulliHead,
-    CategoricalHead,
-    GaussianHead,
-    get_head,
-)
 from pyrogen.models.ar_process import LinearGaussianAR
 from pyrogen.models.ar_teacher import ar2_autocorrelation, ar2_teacher, ar_gaussian
 from pyrogen.models.autoencoder import Autoencoder
@@ -29,6 +22,7 @@ from pyrogen.models.infogan import InfoGANDiscriminator, InfoGANGenerator
 from pyrogen.models.ladder_vae import LadderVAE
 from pyrogen.models.likelihoods import (
     Bernoulli,
+    Categorical,
     ContinuousBernoulli,
     Gaussian,
     Likelihood,
@@ -64,7 +58,6 @@ __all__ = [
     "LadderVAE",
     "FlowDensity",
     "GaussianMixture",
-    "ARHead",
     "AutoregressiveModel",
     "VQVAE",
     "VQVAETrainer",
@@ -73,8 +66,6 @@ __all__ = [
     "FactorVAETrainer",
     "InfoVAE",
     "Bernoulli",
-    "BernoulliHead",
-    "CategoricalHead",
     "Conditioned",
     "ContinuousBernoulli",
     "Discriminator",
@@ -88,7 +79,6 @@ __all__ = [
     "WindowedARVAE",
     "DiscretizedLogisticMixture",
     "FiniteMemoryMLP",
-    "GaussianHead",
     "GatedPixelCNN",
     "LinearGaussianAR",
     "PixelCNN",
@@ -96,8 +86,8 @@ __all__ = [
     "RNNDensity",
     "TransformerDensity",
     "WaveNet",
-    "get_head",
     "get_likelihood",
     "kmeans",
     "permute_dims",
+    "Categorical",
 ]
