@@ -10,6 +10,7 @@ from torch import nn
 
 from pyrogen.infer.adversarial import AdversarialSVI, GANPair, default_optimizer
 from pyrogen.infer.gan_loss import GAN_KINDS, GANLoss
+from pyrogen.nn.minibatch_discrimination import MinibatchDiscrimination
 
 DEFAULT_LOSS = "nonsaturating"
 
@@ -110,12 +111,14 @@ def adversarial_stepper(
             ``instance_noise``, ``unrolled_steps``, ``gp``, ...).
     """
     _check_kind(loss)
+    mixing = (nn.modules.batchnorm._BatchNorm, MinibatchDiscrimination)
     if (loss == "wgan-gp" or loss_options.get("gp")) and any(
-        isinstance(m, nn.modules.batchnorm._BatchNorm) for m in pair.discriminator.modules()
+        isinstance(m, mixing) for m in pair.discriminator.modules()
     ):
         raise ValueError(
-            "a gradient penalty needs a critic without batch norm (the penalty is per example); "
-            "build the pair with build_gan(x_shape, loss='wgan-gp')"
+            "a gradient penalty needs a critic whose score of an example does not depend on "
+            "the rest of the batch (no batch norm, no minibatch discrimination: the penalty is "
+            "per example); build the pair with build_gan(x_shape, loss='wgan-gp')"
         )
     if n_critic is None:
         n_critic = 5 if loss in ("wasserstein", "wgan-gp") else 1

@@ -20,6 +20,7 @@ from pyrogen.models.iaf_student import IAFFlow, IAFStudent
 from pyrogen.models.info_vae import InfoVAE
 from pyrogen.models.infogan import InfoGANDiscriminator, InfoGANGenerator
 from pyrogen.models.ladder_vae import LadderVAE
+from pyrogen.models.latent_arithmetic import apply_attribute, attribute_vector, lerp, slerp
 from pyrogen.models.likelihoods import (
     Bernoulli,
     Categorical,
@@ -41,6 +42,10 @@ from pyrogen.models.wavenet import WaveNet
 from pyrogen.models.windowed_ar_vae import WindowedARDecoder, WindowedARVAE
 
 __all__ = [
+    "apply_attribute",
+    "attribute_vector",
+    "lerp",
+    "slerp",
     "PixelVAE",
     "PixelVAEDecoder",
     "Autoencoder",

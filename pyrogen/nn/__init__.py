@@ -6,6 +6,7 @@ from pyrogen.nn.conv import ConvDecoder, ConvEncoder
 from pyrogen.nn.gated_pixelcnn import GatedPixelCNNBlock, gate
 from pyrogen.nn.made import AutoregressiveNN, MaskedLinear, made_masks
 from pyrogen.nn.masked_conv import MaskedConv2d, channel_groups
+from pyrogen.nn.minibatch_discrimination import MinibatchDiscrimination
 from pyrogen.nn.mlp import MLP, activation
 from pyrogen.nn.quantize import Quantized, VectorQuantizer
 from pyrogen.nn.reversible import (
@@ -17,6 +18,7 @@ from pyrogen.nn.reversible import (
 )
 
 __all__ = [
+    "MinibatchDiscrimination",
     "ResidualNetwork",
     "ReversibleBlock",
     "ReversibleSequence",
