@@ -16,7 +16,7 @@ from pyrogen.models.gan import Discriminator, Generator
 from pyrogen.models.gated_pixelcnn import GatedPixelCNN
 from pyrogen.models.gaussian_mixture import GaussianMixture, kmeans
 from pyrogen.models.hierarchical_vae import HierarchicalVAE
-from pyrogen.models.iaf_student import IAFFlow, IAFStudent
+from pyrogen.models.iaf_student import IAFStudent, iaf_step
 from pyrogen.models.info_vae import InfoVAE
 from pyrogen.models.infogan import InfoGANDiscriminator, InfoGANGenerator
 from pyrogen.models.ladder_vae import LadderVAE
@@ -52,7 +52,7 @@ __all__ = [
     "ContractiveAutoencoder",
     "DenoisingAutoencoder",
     "jacobian_frobenius",
-    "IAFFlow",
+    "iaf_step",
     "IAFStudent",
     "ar2_autocorrelation",
     "ar2_teacher",

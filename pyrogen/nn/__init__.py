@@ -1,5 +1,6 @@
 """Neural-network building blocks shared by the models."""
 
+from pyrogen.nn.causal_conditioners import CausalConvConditioner, LinearShiftConditioner
 from pyrogen.nn.causal_conv import CausalConv1d
 from pyrogen.nn.causal_transformer import CausalSelfAttention, CausalTransformer, TransformerBlock
 from pyrogen.nn.conv import ConvDecoder, ConvEncoder
@@ -18,6 +19,8 @@ from pyrogen.nn.reversible import (
 )
 
 __all__ = [
+    "CausalConvConditioner",
+    "LinearShiftConditioner",
     "MinibatchDiscrimination",
     "ResidualNetwork",
     "ReversibleBlock",
