@@ -38,10 +38,12 @@ from pyrogen.models.rnn_density import RNNDensity
 from pyrogen.models.transformer_density import TransformerDensity
 from pyrogen.models.vae import VAE
 from pyrogen.models.vq_vae import VQVAE, VQVAETrainer
+from pyrogen.models.vq_vae2 import VQVAE2
 from pyrogen.models.wavenet import WaveNet
 from pyrogen.models.windowed_ar_vae import WindowedARDecoder, WindowedARVAE
 
 __all__ = [
+    "VQVAE2",
     "apply_attribute",
     "attribute_vector",
     "lerp",

@@ -27,6 +27,7 @@ from torch import nn
 from pyrogen.infer.trainer import make_adam
 from pyrogen.models.base import PyroModel
 from pyrogen.models.likelihoods import Likelihood, get_likelihood
+from pyrogen.models.vq_vae2 import VQVAE2
 from pyrogen.nn.quantize import Quantized, VectorQuantizer
 from pyrogen.validation import (
     check_dtype,
@@ -205,17 +206,17 @@ class VQVAE(PyroModel):
 
 class VQVAETrainer:
     """Stage-1 VQ-VAE updates (:class:`~pyrogen.infer.Stepper` protocol): one Adam step on
-    :meth:`VQVAE.losses` per batch; reports reconstruction, both VQ terms, perplexity and
-    codebook usage.
+    :meth:`VQVAE.losses` (or :meth:`~pyrogen.models.VQVAE2.losses`) per batch; reports
+    reconstruction, both VQ terms, perplexity and codebook usage.
 
     Args:
-        module: a :class:`VQVAE`.
+        module: a :class:`VQVAE` or a two-level :class:`~pyrogen.models.VQVAE2`.
         lr: Adam learning rate (the paper: 2e-4).
     """
 
-    def __init__(self, module: VQVAE, lr: float = 2e-4):
-        if not isinstance(module, VQVAE):
-            raise TypeError(f"VQVAETrainer needs a VQVAE, got {type(module).__name__}")
+    def __init__(self, module: VQVAE | VQVAE2, lr: float = 2e-4):
+        if not isinstance(module, VQVAE | VQVAE2):
+            raise TypeError(f"VQVAETrainer needs a VQVAE or VQVAE2, got {type(module).__name__}")
         self.module = module
         self._lr = lr
         self._optim: torch.optim.Optimizer | None = None

@@ -26,6 +26,7 @@ from pyrogen.models import (
     MADE,
     VAE,
     VQVAE,
+    VQVAE2,
     CodePixelCNN,
     FactorVAE,
     FiniteMemoryMLP,
@@ -168,6 +169,15 @@ CASES: dict[str, Case] = {
         no_gradient={
             "encoder.": "the guide is a point mass on the nearest codes (no gradient reaches "
             "the encoder; the straight-through stage-1 loss trains it)"
+        },
+    ),
+    "vqvae2": Case(
+        lambda: VQVAE2((1, 4, 4), num_codes=3, code_dim=2, hidden=16),
+        lambda: torch.rand(8, 1, 4, 4),
+        no_gradient={
+            prefix: "the guide is a point mass on the nearest top and bottom codes (no "
+            "gradient reaches the encoders; the straight-through stage-1 loss trains them)"
+            for prefix in ("encoder_", "top_to_bottom.", "pre_quantize_bottom.")
         },
     ),
     "gaussian_mixture": Case(
