@@ -7,8 +7,9 @@ with causality enforced by masked convolutions (van den Oord et al. 2016): the f
 features, which by then depend only on z_{<i}. Optionally conditional, p(z | c), on a
 second, fully known code grid c (the top codes of a two-level VQ-VAE-2): an embedding of c,
 resized to (h, w), adds a map in every layer, which leaves the causality in z intact.
-Self-contained so the VQ-VAE does not depend on the full PixelCNN family; fully observed, so
-its guide samples nothing.
+Its input is the one-hot code grid (K channels) and its layers are the library's masked
+convolutions; unlike :class:`~pyrogen.models.PixelCNN`, whose input is the value itself, it
+takes a spatial condition. Fully observed, so its guide samples nothing.
 """
 
 from __future__ import annotations
@@ -23,23 +24,7 @@ from pyro.nn import pyro_method
 from torch import nn
 
 from pyrogen.models.base import PyroModel
-
-
-class _MaskedConv2d(nn.Conv2d):
-    """Convolution whose kernel sees only the rows above and the pixels to the left (and the
-    centre itself for mask ``"B"``)."""
-
-    mask: torch.Tensor
-
-    def __init__(self, mask: str, c_in: int, c_out: int, k: int):
-        super().__init__(c_in, c_out, k, padding=k // 2)
-        m = torch.ones(k, k)
-        m[k // 2, k // 2 + (mask == "B") :] = 0
-        m[k // 2 + 1 :] = 0
-        self.register_buffer("mask", m)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+from pyrogen.nn.masked_conv import MaskedConv2d
 
 
 class CodePixelCNN(PyroModel):
@@ -88,9 +73,9 @@ class CodePixelCNN(PyroModel):
         super().__init__()
         self.num_codes = num_codes
         self.shape = tuple(int(s) for s in shape)
-        self.first = _MaskedConv2d("A", num_codes, channels, 5)
+        self.first = MaskedConv2d(num_codes, channels, 5, "A")
         self.layers = nn.ModuleList(
-            [_MaskedConv2d("B", channels, channels, 3) for _ in range(num_layers)]
+            [MaskedConv2d(channels, channels, 3, "B") for _ in range(num_layers)]
         )
         self.out = nn.Sequential(
             nn.ReLU(),
