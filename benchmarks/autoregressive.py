@@ -5,10 +5,13 @@ guide, i.e. ``SVITrainer`` on ``model``/``guide``), each for a stated wall-clock
 one CPU thread, and reports the test negative log-likelihood in nats and bits/dim next to
 the published numbers. Part 2 times sequential generation of 28x28 PixelCNN images and of
 length-1024 WaveNet signals by the naive path (one full network pass per position) and by
-the cached incremental path, from the same seed, and checks the samples are identical::
+the cached incremental path, from the same seed, and checks the samples are identical. The
+timing is repeated ``--repeats`` times in rounds (every case, naive and cached, once per round,
+the order of naive and cached alternating between rounds), and the report gives the median
+and range of each time and of the speed-up within a round::
 
     python benchmarks/autoregressive.py --part nll --budget 420 &
-    python benchmarks/autoregressive.py --part sampling &
+    python benchmarks/autoregressive.py --part sampling --repeats 3 &
     wait; python benchmarks/autoregressive.py --part report
 
 Results go to ``benchmarks/results/autoregressive.md``.
@@ -21,6 +24,8 @@ import json
 import math
 import os
 import platform
+import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -92,9 +97,9 @@ def nll(m: torch.nn.Module, x: torch.Tensor, batch: int = 250) -> float:
     return total / len(x)
 
 
-def time_sampling(m, n: int, seed: int) -> dict:
+def time_sampling(m, n: int, seed: int, naive_first: bool = True) -> dict:
     out = {}
-    for cached in (False, True):
+    for cached in (False, True) if naive_first else (True, False):
         gen = torch.Generator().manual_seed(seed)
         t = time.perf_counter()
         out[cached] = m.sample(n, cached=cached, generator=gen)
@@ -108,6 +113,13 @@ def time_sampling(m, n: int, seed: int) -> dict:
         "identical": "yes" if same else f"no: max abs difference {diff:.1e}",
         "samples": out[True],
     }
+
+
+def _spread(v: float | list[float], fmt: str, unit: str = "") -> str:
+    """A single value (older result files), or the median and range of repeats."""
+    if not isinstance(v, list):
+        return f"{v:{fmt}}{unit}"
+    return f"{statistics.median(v):{fmt}}{unit} ({min(v):{fmt}}-{max(v):{fmt}}{unit})"
 
 
 def run_nll(args: argparse.Namespace, results: dict) -> None:
@@ -152,15 +164,28 @@ def run_sampling(args: argparse.Namespace, results: dict) -> None:
             args.pixelcnn_samples,
         ),
     ]
-    for label, m, n in cases:
-        if args.cases and not any(c in label for c in args.cases.split(",")):
-            continue
-        print(f"timing {label}", flush=True)
-        t = time_sampling(m, n, seed=1)
-        t.pop("samples")
-        t["n"] = n
-        results.setdefault("sampling", {})[label] = t
-        save(args, results)
+    cases = [c for c in cases if not args.cases or any(f in c[0] for f in args.cases.split(","))]
+    load_start = os.getloadavg()
+    rows: dict[str, dict] = {}
+    for r in range(args.repeats):  # rounds: every case once per round
+        for label, m, n in cases:
+            t = time_sampling(m, n, seed=1, naive_first=r % 2 == 0)
+            t.pop("samples")
+            print(f"round {r}: {label}: {t}", flush=True)
+            row = rows.setdefault(label, {"naive_s": [], "cached_s": [], "speedup": []})
+            for key in ("naive_s", "cached_s", "speedup"):
+                row[key].append(t[key])
+            if row.get("identical", "yes") == "yes":  # keep the first difference seen
+                row["identical"] = t["identical"]
+            row["n"] = n
+            results.setdefault("sampling", {})[label] = row
+            results["sampling_run"] = {
+                "command": "python benchmarks/autoregressive.py " + " ".join(sys.argv[1:]),
+                "rounds_done": r + 1,
+                "load_average_start": load_start,
+                "load_average_now": os.getloadavg(),
+            }
+            save(args, results)
 
 
 def save(args: argparse.Namespace, results: dict) -> None:
@@ -168,6 +193,10 @@ def save(args: argparse.Namespace, results: dict) -> None:
     path = Path(args.out).with_suffix(f".{args.part}{tag}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1))
+
+
+def _load(avg: list[float] | None) -> str:
+    return "not recorded" if avg is None else "/".join(f"{a:.1f}" for a in avg)
 
 
 def report(args: argparse.Namespace) -> str:
@@ -193,18 +222,17 @@ def report(args: argparse.Namespace) -> str:
         "--tag long",
         "    python benchmarks/autoregressive.py --part nll --models GatedPixelCNN --budget 1200 "
         "--tag long-gated --samples-png ''",
-        "    python benchmarks/autoregressive.py --part sampling",
-        "    python benchmarks/autoregressive.py --part sampling --cases WaveNet --tag wavenet "
-        "--wavenet-samples 2",
-        "    python benchmarks/autoregressive.py --part sampling --cases Gaussian --tag wavenet2 "
-        "--wavenet-samples 3",
+        "    "
+        + parts.get("sampling_run", {}).get(
+            "command", "python benchmarks/autoregressive.py --part sampling"
+        ),
         "    python benchmarks/autoregressive.py --part report",
         "",
         f"Machine: {platform.machine()}, torch {torch.__version__}, {args.threads} thread per "
-        f"process, on a 2-core machine shared with about 30 other busy processes (load "
-        f"average {os.getloadavg()[0]:.0f} when this report was written): each process got "
-        "roughly a tenth of a core, so the wall-clock budget below buys about a tenth as "
-        "much computation as on an idle core, and times are upper bounds.",
+        "process, on a 2-core machine shared with other busy processes. The NLL runs shared "
+        "it with about 30 of them: each process got roughly a tenth of a core, so the "
+        "wall-clock budget below buys about a tenth as much computation as on an idle core, "
+        "and times are upper bounds.",
         "",
     ]
     if "nll" in parts:
@@ -241,16 +269,27 @@ def report(args: argparse.Namespace) -> str:
             "",
         ]
     if "sampling" in parts:
+        run = parts.get("sampling_run", {})
         lines += [
             "## Sampling: naive vs cached, same seed",
+            "",
+            f"`{run.get('command', 'python benchmarks/autoregressive.py --part sampling')}`: "
+            f"{run.get('rounds_done', 1)} round(s), each timing every model naive and cached "
+            "once (naive first in even rounds, cached first in odd ones); median (range) over "
+            "rounds, the speed-up taken within each round (it depends on the samples per call, so "
+            "rows compare only at equal size). One thread; load average "
+            f"{_load(run.get('load_average_start'))} at the start, "
+            f"{_load(run.get('load_average_now'))} at the end: a busy shared machine, so "
+            "absolute times are upper bounds and the speed-up is the figure to read.",
             "",
             "| model | samples per call | naive (s) | cached (s) | speed-up | identical |",
             "|---|---|---|---|---|---|",
         ]
         for label, t in parts["sampling"].items():
             lines.append(
-                f"| {label} | {t['n']} | {t['naive_s']:.1f} | {t['cached_s']:.2f} | "
-                f"{t['speedup']:.1f}x | {t['identical']} |"
+                f"| {label} | {t['n']} | {_spread(t['naive_s'], '.1f')} | "
+                f"{_spread(t['cached_s'], '.2f')} | {_spread(t['speedup'], '.1f', 'x')} | "
+                f"{t['identical']} |"
             )
         lines += [
             "",
@@ -292,6 +331,7 @@ if __name__ == "__main__":
     parser.add_argument("--wavenet-length", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cases", default="", help="comma-separated label filters (sampling)")
+    parser.add_argument("--repeats", type=int, default=3, help="timing rounds (sampling)")
     parser.add_argument("--tag", default="", help="suffix of this run's result file")
     parser.add_argument("--samples-png", default="benchmarks/results/autoregressive_samples.png")
     parser.add_argument("--out", default="benchmarks/results/autoregressive.md")

@@ -19,7 +19,7 @@ import pyro
 import torch
 
 from pyrogen.data import load
-from pyrogen.infer.kl_schedule import AnnealedELBO, FreeBitsELBO
+from pyrogen.infer import BetaELBO, FreeBitsELBO, LinearWarmup, SVITrainer
 from pyrogen.metrics import log_likelihood
 from pyrogen.models import VAE
 from pyrogen.train import SVITrainer
@@ -51,10 +51,12 @@ def elbo_surgery(vae: VAE, x: torch.Tensor, seed: int = 0) -> dict[str, float]:
 
 def remedies(steps: int) -> dict[str, pyro.infer.ELBO]:
     return {
-        "ELBO (beta = 1)": AnnealedELBO(warmup_steps=0),
-        "KL warm-up (0 -> 1 over half the steps)": AnnealedELBO(warmup_steps=steps // 2),
+        "ELBO (beta = 1)": BetaELBO(kl="closed_form"),
+        "KL warm-up (0 -> 1 over half the steps)": BetaELBO(
+            LinearWarmup(steps // 2), kl="closed_form"
+        ),
         "free bits (lambda = 0.25 nats/unit)": FreeBitsELBO(free_bits=0.25),
-        "beta = 0.5": AnnealedELBO(warmup_steps=0, beta_end=0.5),
+        "beta = 0.5": BetaELBO(0.5, kl="closed_form"),
     }
 
 

@@ -7,7 +7,10 @@ T = 1024 and 16384 (both are convolutional, so the trained weights apply at any 
 Reported: seconds to draw ``--n`` signals by the student (4 parallel passes), the teacher's
 cached path (T incremental steps) and its naive path (T full passes; at 16384 the naive time is
 T x the measured time of one full pass, marked as extrapolated), and the teacher's
-log-likelihood per step of its own samples and of the student's::
+log-likelihood per step of its own samples and of the student's. All three are timed the same
+way: ``--repeats`` rounds, each timing the student, the cached teacher and the naive teacher
+(or its full pass) once, one after the other; the table gives each one's median and range over
+rounds, and the speed-ups are the median (range) of the ratios within a round::
 
     OMP_NUM_THREADS=1 python benchmarks/distillation.py --teacher-steps 800 --student-steps 800
 
@@ -17,8 +20,12 @@ Results go to ``benchmarks/results/distillation.md``.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import statistics
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyro
@@ -31,30 +38,42 @@ from pyrogen.train import DensityDistillation, SVITrainer, fit
 WAVENET = {"channels": 32, "num_layers": 10, "likelihood": "gaussian"}
 
 
-def _time(fn, repeat: int = 1) -> tuple[torch.Tensor, float]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    assert out is not None
-    return out, best
+def _rounds(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Seconds of each call, ``repeats`` rounds of every function once, in turn."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
-def _row(length: int, teacher: WaveNet, student: IAFStudent, n: int, ll_n: int) -> str:
+def _spread(xs: list[float], fmt: str, unit: str = "") -> str:
+    return f"{statistics.median(xs):{fmt}}{unit} ({min(xs):{fmt}}-{max(xs):{fmt}}{unit})"
+
+
+def _row(length: int, teacher: WaveNet, student: IAFStudent, args: argparse.Namespace) -> str:
     """One table row: sampling times and the teacher's log-likelihoods at length T."""
+    n, ll_n = args.n, args.ll_n
     big = WaveNet(length, **WAVENET).eval()  # type: ignore[arg-type]
     big.load_state_dict(teacher.state_dict())
+    extrapolate = length > args.naive_max_length
+    fns: dict[str, Callable[[], object]] = {
+        "student": lambda: student.sample(n, length=length),
+        "cached": lambda: big.sample(n, cached=True),
+        # beyond --naive-max-length: one full pass, times T below
+        "naive": (lambda: big(torch.zeros(n, length)))
+        if extrapolate
+        else (lambda: big.sample(n, cached=False)),
+    }
     with torch.no_grad():
-        xs, t_student = _time(lambda: student.sample(n, length=length), repeat=3)
-        xt, t_cached = _time(lambda: big.sample(n, cached=True))
-        if length <= 1024:
-            _, t_naive = _time(lambda: big.sample(n, cached=False))
-            naive = f"{t_naive:.2f}"
-        else:
-            _, t_pass = _time(lambda: big(torch.zeros(n, length)), repeat=2)
-            t_naive = t_pass * length
-            naive = f"{t_naive:.0f} (extrapolated)"
+        fns["student"]()  # warm-up: first-call allocations and kernel selection
+        t = _rounds(fns, args.repeats)
+        if extrapolate:
+            t["naive"] = [s * length for s in t["naive"]]
+        vs_naive = [a / b for a, b in zip(t["naive"], t["student"])]
+        vs_cached = [a / b for a, b in zip(t["cached"], t["student"])]
         # Quality on more signals than are timed: the per-signal log-likelihood varies
         # with the family (AR(2), sine, sawtooth) a draw lands in.
         g = torch.Generator().manual_seed(1)
@@ -64,9 +83,11 @@ def _row(length: int, teacher: WaveNet, student: IAFStudent, n: int, ll_n: int) 
         ll_s = big.log_prob(xs) / length
         se = float((ll_t.var() / ll_n + ll_s.var() / ll_n).sqrt())
         ll_t, ll_s = float(ll_t.mean()), float(ll_s.mean())
+    naive = _spread(t["naive"], ".0f" if extrapolate else ".2f")
     row = (
-        f"| {length} | {t_student:.4f} | {t_cached:.2f} | {naive} | "
-        f"{t_naive / t_student:.0f}x | {t_cached / t_student:.0f}x | {ll_t:.3f} | {ll_s:.3f} | "
+        f"| {length} | {_spread(t['student'], '.4f')} | {_spread(t['cached'], '.2f')} | "
+        f"{naive}{' (extrapolated)' if extrapolate else ''} | {_spread(vs_naive, '.0f', 'x')} | "
+        f"{_spread(vs_cached, '.0f', 'x')} | {ll_t:.3f} | {ll_s:.3f} | "
         f"{ll_s - ll_t:+.3f} +- {se:.3f} |"
     )
     print(row, flush=True)
@@ -85,30 +106,47 @@ def main(args: argparse.Namespace) -> None:
         trainer.step(signal_mixture(32, args.train_length, generator=g)[0])
     student = IAFStudent(args.train_length, num_flows=4, channels=32, num_layers=4)
     stepper = DensityDistillation(teacher.eval(), student, lr=1e-3)
-    fit(stepper, torch.zeros(args.student_steps * 32, 1), epochs=1, batch_size=32, device="cpu")
+    history = fit(
+        stepper, torch.zeros(args.student_steps * 32, 1), epochs=1, batch_size=32, device="cpu"
+    )
     train_s = time.perf_counter() - t0
-    rows = [_row(length, teacher, student, args.n, args.ll_n) for length in (1024, 16384)]
-    out = Path(__file__).parent / "results" / "distillation.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    load_start = os.getloadavg()
+    rows = [_row(length, teacher, student, args) for length in args.lengths]
+    kl = history[-1].get("train_kl") if history else None
+    kl_text = (
+        f"The student's mean KL(p_S || p_T) estimate over its training epoch: {kl:.1f} nats per "
+        f"{args.train_length}-step signal ({kl / args.train_length:.3f} nats/step). "
+        if kl is not None
+        else ""
+    )
     header = [
         "# Density distillation: student vs teacher sampling",
         "",
-        f"Command: `OMP_NUM_THREADS=1 python benchmarks/distillation.py --teacher-steps "
-        f"{args.teacher_steps} --student-steps {args.student_steps} --train-length "
-        f"{args.train_length} --n {args.n} --ll-n {args.ll_n}`; one CPU thread "
-        f"({platform.processor() or 'cpu'}, "
-        f"a shared, heavily loaded machine), torch {torch.__version__}. Training both took "
-        f"{train_s:.0f} s. Times are seconds to draw {args.n} signal(s) (best of 3 for the "
-        f"student). Log-likelihoods are the teacher's, in nats per step, averaged over "
-        f"{args.ll_n} of its own cached samples and {args.ll_n} of the student's; the last "
-        "column is their difference +- one standard error.",
+        f"Command: `OMP_NUM_THREADS=1 python benchmarks/distillation.py {' '.join(args.argv)}`; "
+        f"one CPU thread ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"shared with other busy processes: load average {_load(load_start)} after training, "
+        f"{_load(os.getloadavg())} at the end, so absolute times are upper bounds), torch "
+        f"{torch.__version__}. Training both took {train_s:.0f} s. {kl_text}Times are seconds "
+        f"to draw {args.n} signal(s): {args.repeats} rounds, each timing the student, the "
+        "cached teacher and the naive teacher once in turn (after one untimed student draw); "
+        "median (range) over rounds, speed-ups as the median (range) of the ratios within a "
+        f"round. Log-likelihoods are the teacher's, in nats per step, averaged over {args.ll_n} "
+        f"of its own cached samples and {args.ll_n} of the student's; the last column is their "
+        "difference +- one standard error.",
         "",
         "| T | student s | teacher cached s | teacher naive s | speed-up vs naive | "
         "speed-up vs cached | teacher LL own | teacher LL student | student - own |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    out.write_text("\n".join(header + rows) + "\n")
-    print(f"wrote {out}")
+    text = "\n".join(header + rows) + "\n"
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}")
+
+
+def _load(avg: tuple[float, ...]) -> str:
+    return "/".join(f"{a:.1f}" for a in avg)
 
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -117,6 +155,18 @@ parser.add_argument("--teacher-steps", type=int, default=800)
 parser.add_argument("--student-steps", type=int, default=800)
 parser.add_argument("--n", type=int, default=1, help="signals per timed draw")
 parser.add_argument("--ll-n", type=int, default=16, help="signals per log-likelihood average")
+parser.add_argument("--repeats", type=int, default=3, help="timing rounds per length")
+parser.add_argument("--lengths", type=int, nargs="+", default=[1024, 16384])
+parser.add_argument(
+    "--naive-max-length", type=int, default=1024, help="longer: naive time extrapolated"
+)
+parser.add_argument("--smoke", action="store_true", help="tiny run, nothing written")
+parser.add_argument("--out", default="benchmarks/results/distillation.md")
 
 if __name__ == "__main__":
-    main(parser.parse_args())
+    ns = parser.parse_args()
+    ns.argv = sys.argv[1:]
+    if ns.smoke:
+        ns.teacher_steps, ns.student_steps, ns.train_length, ns.lengths = 2, 2, 64, [256, 512]
+        ns.naive_max_length, ns.repeats, ns.ll_n, ns.out = 256, 2, 4, None
+    main(ns)

@@ -5,7 +5,11 @@ logsumexp, so its peak memory depends on ``chunk_size * batch_size``, not on the
 samples or of test images. This script measures the peak resident set size of one process
 evaluating the first ``--limit`` test images of fixed binarized MNIST (the IWAE paper's
 1-layer VAE, 784-200-200-50, tanh) and extrapolates the time to all 10,000 images; the peak
-RSS of the full run is the same, since images are processed ``batch_size`` at a time::
+RSS of the full run is the same, since images are processed ``batch_size`` at a time. It
+also measures three IWAE K = 50 training steps at batch 128 (``SVITrainer`` with
+``IWAE_ELBO(num_particles=50)``): the default hand-derived gradient, autograd, and autograd
+with ``particle_chunk=10`` (activation checkpointing over particle chunks). Each line runs in
+its own process::
 
     python benchmarks/is_memory.py --limit 100 --threads 2
 """
@@ -24,6 +28,7 @@ import pyro
 import torch
 
 from pyrogen.data import load
+from pyrogen.infer import IWAE_ELBO, SVITrainer
 from pyrogen.metrics import log_likelihood
 from pyrogen.models import VAE
 from pyrogen.train import SVITrainer
@@ -59,15 +64,18 @@ def part_is(args: argparse.Namespace, x: torch.Tensor) -> str:
     )
 
 
-def part_iwae(args: argparse.Namespace, x: torch.Tensor, chunk: int | None) -> str:
-    vae = _model()
-    trainer = SVITrainer(vae)
-    # What SVITrainer(vae, IWAE_ELBO(num_particles=50)) runs on its fast path.
-    trainer._fast = VAEObjective(vae, kind="iwae", num_particles=50, particle_chunk=chunk)
+def part_iwae(args: argparse.Namespace, x: torch.Tensor, chunk: int | None, manual: bool) -> str:
+    trainer = SVITrainer(
+        _model(), IWAE_ELBO(num_particles=50), particle_chunk=chunk, manual_backward=manual
+    )
     with pyro.validation_enabled(False):
         for _ in range(3):
             trainer.step(x[:128])
-    return f"3 IWAE K = 50 training steps, batch 128, particle_chunk {chunk}"
+    backward = "hand-derived" if trainer.backward_reason is None else "autograd"
+    return (
+        f"3 IWAE K = 50 training steps, batch 128, particle_chunk {chunk}, SVITrainer path "
+        f"{trainer.path} ({backward} gradient)"
+    )
 
 
 def main(args: argparse.Namespace) -> str:
@@ -75,7 +83,7 @@ def main(args: argparse.Namespace) -> str:
     pyro.settings.set(module_local_params=True)
     if args.part == "all":
         lines = []
-        for part in ("base", "is", "iwae", "iwae-chunk"):
+        for part in ("base", "is", "iwae", "iwae-autograd", "iwae-chunk"):
             cmd = [sys.executable, __file__, "--part", part, "--out", ""]
             cmd += [
                 f"--{k.replace('_', '-')}={v}"
@@ -104,7 +112,8 @@ def main(args: argparse.Namespace) -> str:
     elif args.part == "is":
         what = part_is(args, x)
     else:
-        what = part_iwae(args, x, 10 if args.part == "iwae-chunk" else None)
+        chunk = 10 if args.part == "iwae-chunk" else None
+        what = part_iwae(args, x, chunk, manual=args.part == "iwae")
     line = f"{what}: peak RSS {peak_rss_mib():.0f} MiB"
     print(line)
     return line
@@ -118,7 +127,9 @@ parser.add_argument("--chunk-size", type=int, default=500)
 parser.add_argument("--threads", type=int, default=2)
 parser.add_argument("--data-root", default=None)
 parser.add_argument("--out", default="benchmarks/results/is_memory.md")
-parser.add_argument("--part", default="all", choices=["all", "base", "is", "iwae", "iwae-chunk"])
+parser.add_argument(
+    "--part", default="all", choices=["all", "base", "is", "iwae", "iwae-autograd", "iwae-chunk"]
+)
 
 if __name__ == "__main__":
     main(parser.parse_args())

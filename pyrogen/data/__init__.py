@@ -9,6 +9,7 @@ scikit-learn and needs no files. The others live under a data root (``root=``, e
     <root>/mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz
     <root>/fashion_mnist/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz
     <root>/binarized_mnist/binarized_mnist.npz
+    <root>/omniglot/chardata.mat
 
 Missing files are downloaded from the canonical sources in :data:`DATASETS` (or from a mirror
 laid out the same way: ``mirror=`` or ``$PYROGEN_DATA_MIRROR``, a URL or a directory), into a
@@ -17,10 +18,13 @@ official releases, checked by their published sha256. Fixed binarized MNIST is p
 three ``.amat`` text files; they are checked by the sha256s that tensorflow-datasets publishes,
 converted to the ``.npz``, and each split of the ``.npz`` is then checked by the sha256 of its
 uint8 array bytes (an ``.npz`` file's own bytes depend on zip timestamps and the zlib build).
+Omniglot's ``chardata.mat`` (the IWAE paper's 28x28 version) has no published sha256; it is
+checked by its md5 and its git blob SHA-1.
 Offline, :class:`DatasetNotFoundError` lists every missing file's full path and sha256.
 """
 
 from pyrogen.data.collapse import collapse_gaussian, collapse_gaussian_params, template_sequences
+from pyrogen.data.contamination import huber_contamination
 from pyrogen.data.errors import ChecksumError, DatasetNotFoundError
 from pyrogen.data.idx import read_idx
 from pyrogen.data.image_data import ImageData
@@ -61,6 +65,7 @@ __all__ = [
     "collapse_gaussian_params",
     "eight_gaussians",
     "eight_gaussians_centers",
+    "huber_contamination",
     "list_datasets",
     "load",
     "load_sprites",

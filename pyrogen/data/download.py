@@ -1,8 +1,9 @@
-"""Data root and mirror resolution, sha256 checks, and downloads with an atomic rename.
+"""Data root and mirror resolution, checksums, and downloads with an atomic rename.
 
 A file is fetched into a temporary file in its destination directory, its sha256 is checked
-while it streams, and only a verified file is renamed into place (``os.replace`` is atomic on
-one file system), so an interrupted or corrupted download never leaves a file that looks valid.
+while it streams (a file without a published sha256: its md5 and git blob SHA-1 once it is
+complete), and only a verified file is renamed into place (``os.replace`` is atomic on one file
+system), so an interrupted or corrupted download never leaves a file that looks valid.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pyrogen.data.errors import ChecksumError, DatasetNotFoundError
-from pyrogen.data.registry import DatasetInfo, FileSpec
+from pyrogen.data.registry import DIGEST_NAMES, DatasetInfo, FileSpec
 
 ROOT_ENV = "PYROGEN_DATA"
 MIRROR_ENV = "PYROGEN_DATA_MIRROR"
@@ -56,22 +57,58 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+def file_digests(path: str | os.PathLike[str], algorithms: Sequence[str]) -> dict[str, str]:
+    """Hex digests of the file at ``path``, read once: ``"sha256"``, ``"md5"``, ``"git_sha1"``.
+
+    ``"git_sha1"`` is the SHA-1 of the file as a git blob, ``sha1(b"blob <size>\\0" + bytes)``
+    (what ``git hash-object`` prints), which identifies a file stored in a git repository.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.NamedTemporaryFile() as f:
+        ...     _ = f.write(b"hello\\n"); f.flush()
+        ...     file_digests(f.name, ["git_sha1"])["git_sha1"]
+        'ce013625030ba8dba906f756967f9e9ca394464a'
+    """
+    digests = {}
+    for algo in algorithms:
+        # integrity checks, not security: md5 and SHA-1 stay usable on FIPS-restricted builds
+        if algo == "git_sha1":
+            header = b"blob %d\0" % os.path.getsize(path)
+            digests[algo] = hashlib.sha1(header, usedforsecurity=False)
+        elif algo in ("sha256", "md5"):
+            digests[algo] = hashlib.new(algo, usedforsecurity=False)
+        else:
+            raise ValueError(f"unknown digest {algo!r}; expected 'sha256', 'md5' or 'git_sha1'")
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            for d in digests.values():
+                d.update(chunk)
+    return {algo: d.hexdigest() for algo, d in digests.items()}
+
+
+def _size(spec: FileSpec) -> str:
+    return "size not published" if spec.size is None else f"{spec.size:,} bytes"
+
+
 def verify_file(path: Path, spec: FileSpec) -> None:
-    """Raises :class:`ChecksumError` unless the file at ``path`` has ``spec.sha256``."""
-    got = sha256_file(path)
-    if got != spec.sha256:
-        raise ChecksumError(
-            f"{path} has sha256 {got}, expected {spec.sha256} ({spec.size:,} bytes); the file "
-            f"is corrupt, truncated or a different version. Delete it so that it is downloaded "
-            f"again, or replace it with the original file."
-        )
+    """Raises :class:`ChecksumError` unless the file at ``path`` has every digest of ``spec``."""
+    expected = spec.digests()
+    got = file_digests(path, list(expected))
+    for algo, want in expected.items():
+        if got[algo] != want:
+            raise ChecksumError(
+                f"{path} has {DIGEST_NAMES[algo]} {got[algo]}, expected {want} "
+                f"({_size(spec)}); the file is corrupt, truncated or a different version. Delete "
+                f"it so that it is downloaded again, or replace it with the original file."
+            )
 
 
 def download_file(url: str, dest: Path, spec: FileSpec, timeout: float = 30.0) -> None:
-    """Downloads ``url`` to ``dest`` if its sha256 is ``spec.sha256``.
+    """Downloads ``url`` to ``dest`` if it has every digest of ``spec`` (see :class:`FileSpec`).
 
     Raises:
-        ChecksumError: the downloaded bytes have another sha256; nothing is left on disk.
+        ChecksumError: the downloaded bytes have another digest; nothing is left on disk.
         urllib.error.URLError, OSError: the URL cannot be read, or the transfer stopped before
             the announced length.
     """
@@ -90,11 +127,20 @@ def download_file(url: str, dest: Path, spec: FileSpec, timeout: float = 30.0) -
         if announced is not None and received != int(announced):
             # a dropped connection, not a bad file: the caller may try another source
             raise OSError(f"transfer cut short: received {received:,} of {int(announced):,} bytes")
-        if digest.hexdigest() != spec.sha256:
+        if spec.sha256 and digest.hexdigest() != spec.sha256:
             raise ChecksumError(
                 f"download of {url} has sha256 {digest.hexdigest()}, expected {spec.sha256} "
-                f"({spec.size:,} bytes); the file was rejected and not saved to {dest}"
+                f"({_size(spec)}); the file was rejected and not saved to {dest}"
             )
+        extra = {algo: v for algo, v in spec.digests().items() if algo != "sha256"}
+        # the git blob header needs the size, so these are read back from the complete file
+        got = file_digests(tmp, list(extra)) if extra else {}
+        for algo, want in extra.items():
+            if got[algo] != want:
+                raise ChecksumError(
+                    f"download of {url} has {DIGEST_NAMES[algo]} {got[algo]}, expected {want} "
+                    f"({_size(spec)}); the file was rejected and not saved to {dest}"
+                )
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -118,10 +164,7 @@ def missing_files_message(
     """The text of :class:`DatasetNotFoundError`: which files to place where, with sha256."""
 
     def listing(specs: Sequence[FileSpec]) -> list[str]:
-        return [
-            f"  {root / info.name / s.name}\n      sha256 {s.sha256}  ({s.size:,} bytes)"
-            for s in specs
-        ]
+        return [f"  {root / info.name / s.name}\n      {s.describe()}" for s in specs]
 
     lines = [
         f"dataset {info.name!r} (split {split!r}) needs {len(missing)} file(s) missing under the "

@@ -12,6 +12,7 @@ from pyrogen.data.digits import load_digits_split
 from pyrogen.data.download import data_root, mirror_url
 from pyrogen.data.idx_datasets import load_idx_split
 from pyrogen.data.image_data import BINARIZE_MODES, ImageData
+from pyrogen.data.omniglot import load_omniglot
 from pyrogen.data.registry import get_dataset_info
 from pyrogen.data.signal_data import SignalData, load_signal_split
 
@@ -27,15 +28,18 @@ def load(
     r"""Loads one split of a dataset: ``x`` (N, C, H, W) float32 in [0, 1] (or (N, T)), ``y``.
 
     Pixel values are scaled to [0, 1] (MNIST, Fashion-MNIST: ``/255``; digits: ``/16``;
-    binarized MNIST is already 0/1). Missing files are downloaded from the dataset's canonical
-    source (or ``mirror``) into ``<root>/<name>/`` and checked by sha256.
+    binarized MNIST is already 0/1; Omniglot holds grey levels in [0, 1], which its paper
+    binarizes by sampling: ``binarize="dynamic"``). Missing files are downloaded from the
+    dataset's canonical source (or ``mirror``) into ``<root>/<name>/`` and checked by sha256
+    (Omniglot's ``chardata.mat``, whose sha256 is not published, by md5 and git blob SHA-1).
 
     Args:
         name: one of :func:`pyrogen.data.list_datasets`: ``"digits"`` (scikit-learn's embedded
             8x8 digits, no network needed), ``"mnist"``, ``"fashion_mnist"``,
-            ``"binarized_mnist"`` (fixed binarization, no labels), ``"signals"`` (1-D signals
-            ``(N, 128)`` generated in code with a fixed seed per split; see
-            :mod:`pyrogen.data.signal_data`).
+            ``"binarized_mnist"`` (fixed binarization, no labels), ``"omniglot"`` (the IWAE
+            paper's 28x28 ``chardata.mat``, no labels; see :mod:`pyrogen.data.omniglot`),
+            ``"signals"`` (1-D signals ``(N, 128)`` generated in code with a fixed seed per
+            split; see :mod:`pyrogen.data.signal_data`).
         split: ``"train"`` or ``"test"``; ``binarized_mnist`` also has ``"valid"``.
         root: data root; default ``$PYROGEN_DATA``, else ``~/.cache/pyrogen``.
         binarize: ``None`` (grey levels; the only mode of ``"signals"``), ``"threshold"``
@@ -68,6 +72,8 @@ def load(
         Fashion-MNIST, H. Xiao, K. Rasul, R. Vollgraf, 2017, https://arxiv.org/abs/1708.07747
         The Neural Autoregressive Distribution Estimator, H. Larochelle, I. Murray, 2011.
         Importance Weighted Autoencoders, Y. Burda et al., 2016, https://arxiv.org/abs/1509.00519
+        Human-level concept learning through probabilistic program induction, B. M. Lake,
+        R. Salakhutdinov, J. B. Tenenbaum, 2015 (Omniglot).
     """
     info = get_dataset_info(name)
     if split not in info.splits:
@@ -91,6 +97,8 @@ def load(
         x, labels = load_digits_split(split)
     elif name == "binarized_mnist":
         x, labels = load_binarized_mnist(split, data_root(root), download, mirror_url(mirror)), None
+    elif name == "omniglot":
+        x, labels = load_omniglot(info, split, data_root(root), download, mirror_url(mirror)), None
     else:
         images, labels = load_idx_split(info, split, data_root(root), download, mirror_url(mirror))
         # / 255 in float32: the same values as torchvision's ToTensor

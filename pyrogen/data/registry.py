@@ -12,11 +12,42 @@ from pyrogen.data.signal_data import SIGNAL_LENGTH
 
 @dataclass(frozen=True)
 class FileSpec:
-    """One file of a dataset: its name under ``<root>/<dataset>/``, sha256 and size in bytes."""
+    """One file of a dataset: its name under ``<root>/<dataset>/``, checksums and size in bytes.
+
+    Files are checked by sha256 where the source publishes one. A file whose sha256 is not
+    published (``sha256=""``) is checked by the digests that are known instead: ``md5`` and
+    ``git_sha1``, the SHA-1 of the file as a git blob (``sha1(b"blob <size>\\0" + bytes)``,
+    what ``git hash-object`` prints), and ``size`` is ``None`` when it is not published
+    either. Every file has at least one digest.
+    """
 
     name: str
     sha256: str
-    size: int
+    size: int | None
+    md5: str = ""
+    git_sha1: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.digests():
+            raise ValueError(f"file {self.name!r} needs a sha256, md5 or git_sha1; got none")
+
+    def digests(self) -> dict[str, str]:
+        """The published digests, by algorithm name (``"sha256"``, ``"md5"``, ``"git_sha1"``)."""
+        every = {"sha256": self.sha256, "md5": self.md5, "git_sha1": self.git_sha1}
+        return {algo: value for algo, value in every.items() if value}
+
+    def describe(self) -> str:
+        """Its checksums and size as error messages print them."""
+        if self.sha256 and self.size is not None:
+            return f"sha256 {self.sha256}  ({self.size:,} bytes)"
+        sums = ", ".join(f"{DIGEST_NAMES[a]} {v}" for a, v in self.digests().items())
+        missing = ["sha256"] if not self.sha256 else []
+        missing += ["size"] if self.size is None else []
+        return f"{sums}  ({' and '.join(missing)} not published)"
+
+
+# how messages name each digest
+DIGEST_NAMES = {"sha256": "sha256", "md5": "md5", "git_sha1": "git blob SHA-1"}
 
 
 @dataclass(frozen=True)
@@ -117,6 +148,18 @@ _BMNIST_NPZ = FileSpec(
     3785508,
 )
 
+# Omniglot resized to 28x28 for the IWAE paper: one MATLAB file, stored in git as
+# yburda/iwae:datasets/OMNIGLOT/chardata.mat (the same blob is mingzhang-yin/ARM-gradient's
+# omniglot.mat). No sha256 or size of it is published; it is identified by its commonly quoted
+# md5 and by its git blob SHA-1 in those repositories.
+_OMNIGLOT_MAT = FileSpec(
+    "chardata.mat",
+    sha256="",
+    size=None,
+    md5="21ecaf34373511aa7691cf2e0802aa3d",
+    git_sha1="016a3536ffe5e1d38e42563a18d7a78bfaf643ec",
+)
+
 DATASETS: dict[str, DatasetInfo] = {
     "digits": DatasetInfo(
         name="digits",
@@ -201,6 +244,28 @@ DATASETS: dict[str, DatasetInfo] = {
         "2011; Importance Weighted Autoencoders, Y. Burda, R. Grosse, R. Salakhutdinov, 2016, "
         "https://arxiv.org/abs/1509.00519",
         license="none stated by the source",
+    ),
+    "omniglot": DatasetInfo(
+        name="omniglot",
+        description="Omniglot handwritten characters resized to 28x28, the IWAE paper's split "
+        "(chardata.mat); grey levels in [0, 1], binarized by sampling as in the paper "
+        "(binarize='dynamic'); no labels",
+        shape=(1, 28, 28),
+        # the split sizes reported by the IWAE paper (sec. 5)
+        splits={"train": 24345, "test": 8070},
+        num_classes=None,
+        files={split: (_OMNIGLOT_MAT,) for split in ("train", "test")},
+        urls=(
+            "https://raw.githubusercontent.com/yburda/iwae/master/datasets/OMNIGLOT/",
+            "https://github.com/yburda/iwae/raw/master/datasets/OMNIGLOT/",
+        ),
+        downloads=(_OMNIGLOT_MAT,),
+        reference="Human-level concept learning through probabilistic program induction, "
+        "B. M. Lake, R. Salakhutdinov, J. B. Tenenbaum, 2015; Importance Weighted "
+        "Autoencoders, Y. Burda, R. Grosse, R. Salakhutdinov, 2016, "
+        "https://arxiv.org/abs/1509.00519 (the 28x28 file: github.com/yburda/iwae)",
+        license="none stated for the resized file; the Omniglot repository "
+        "(github.com/brendenlake/omniglot) is MIT",
     ),
     "signals": DatasetInfo(
         name="signals",

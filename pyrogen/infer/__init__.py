@@ -6,9 +6,10 @@ Nothing here owns an optimizer; the steppers that minimize these objectives live
 """
 
 from pyrogen.infer.arviz_export import posterior_to_arviz
-from pyrogen.infer.beta_elbo import BetaELBO, LinearCapacity
+from pyrogen.infer.beta_elbo import BetaELBO, LinearCapacity, LinearWarmup
 from pyrogen.infer.cavi import NormalGammaCAVI
 from pyrogen.infer.cavi_mixture import BayesianGaussianMixtureCAVI
+from pyrogen.infer.depth import coordinate_median, depth_directions, halfspace_depth, tukey_median
 from pyrogen.infer.distillation import (
     DistillationLoss,
     DistillationPair,
@@ -18,10 +19,11 @@ from pyrogen.infer.distillation import (
 from pyrogen.infer.f_divergences import F_DIVERGENCES, FDivergence, get_f_divergence
 from pyrogen.infer.gan_loss import GAN_KINDS, GANLoss
 from pyrogen.infer.gradient_variance import GradientStats, gradient_variance
-from pyrogen.infer.info_elbo import InfoVAE_ELBO, mmd_rbf
+from pyrogen.infer.free_bits import FreeBitsELBO
+from pyrogen.infer.info_elbo import InfoVAE_ELBO
 from pyrogen.infer.iwae import IWAE_ELBO
-from pyrogen.infer.kl_schedule import AnnealedELBO, FreeBitsELBO
 from pyrogen.infer.nvil import NVILBaseline
+from pyrogen.infer.penalized_elbo import PenalizedELBO
 from pyrogen.infer.score_function import ScoreFunction_ELBO
 from pyrogen.infer.stl import STL_ELBO
 from pyrogen.infer.vimco import VIMCO_ELBO
@@ -29,7 +31,6 @@ from pyrogen.infer.vimco import VIMCO_ELBO
 __all__ = [
     "F_DIVERGENCES",
     "GAN_KINDS",
-    "AnnealedELBO",
     "BayesianGaussianMixtureCAVI",
     "BetaELBO",
     "DistillationLoss",
@@ -41,15 +42,20 @@ __all__ = [
     "IWAE_ELBO",
     "InfoVAE_ELBO",
     "LinearCapacity",
+    "LinearWarmup",
+    "PenalizedELBO",
     "NVILBaseline",
     "NormalGammaCAVI",
     "STL_ELBO",
     "ScoreFunction_ELBO",
     "VIMCO_ELBO",
     "analytic_entropy",
+    "coordinate_median",
+    "depth_directions",
+    "halfspace_depth",
+    "tukey_median",
     "get_f_divergence",
     "gradient_variance",
     "mc_entropy",
-    "mmd_rbf",
     "posterior_to_arviz",
 ]

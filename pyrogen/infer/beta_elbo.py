@@ -1,13 +1,17 @@
-r"""beta-VAE objectives: a weighted KL term, and a KL term held near a target capacity C(t).
+r"""beta-VAE objectives: a weighted KL term, a KL warm-up, and a KL held near a capacity C(t).
 
-Two objectives share one estimator::
+One objective, :class:`BetaELBO`, covers the KL re-weightings of the field::
 
-    beta-VAE  (Higgins et al. 2017):  E_q[log p(x|z)] - beta * KL(q(z|x) || p(z))
-    capacity  (Burgess et al. 2018):  E_q[log p(x|z)] - gamma * | KL(q(z|x) || p(z)) - C(t) |
+    beta-VAE   (Higgins et al. 2017):  E_q[log p(x|z)] - beta * KL(q(z|x) || p(z))
+    warm-up    (Bowman et al. 2016):   the same with beta_t rising over training
+                                       (:class:`LinearWarmup`), or a constant beta < 1
+    capacity   (Burgess et al. 2018):  E_q[log p(x|z)] - gamma * | KL(q(z|x) || p(z)) - C(t) |
 
-The KL is the same single-sample estimate that :class:`pyro.infer.Trace_ELBO` uses,
-log q(z|x) - log p(z) at z ~ q, so that at beta = 1 (or gamma = 1, C = 0 with a positive
-batch KL) the loss and its gradient are exactly those of ``Trace_ELBO``.
+The KL is either the single-sample estimate log q(z|x) - log p(z) at z ~ q that
+:class:`pyro.infer.Trace_ELBO` uses (``kl="sampled"``: at beta = 1 the loss and gradient are
+exactly ``Trace_ELBO``'s), or the closed form per latent unit of
+:func:`~pyrogen.infer.analytic_kl.elbo_terms` (``kl="closed_form"``: at beta = 1 exactly
+``TraceMeanField_ELBO``'s).
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from pyro.infer import ELBO
 from pyro.infer.enum import get_importance_trace
 from pyro.infer.util import is_validation_enabled
 from pyro.util import check_if_enumerated, warn_if_nan
+
+from pyrogen.infer.analytic_kl import elbo_terms
+from pyrogen.infer.penalized_elbo import PenalizedELBO
 
 
 @dataclass
@@ -51,26 +57,66 @@ class LinearCapacity:
         return self.c_max * min(1.0, step / self.num_steps)
 
 
-class BetaELBO(ELBO):
-    r"""Negative beta-VAE bound, optionally with a KL capacity target C(t).
+@dataclass
+class LinearWarmup:
+    r"""beta_t = start + (end - start) * min(1, t / num_steps): a linear KL warm-up.
+
+    Args:
+        num_steps: training steps over which beta moves from ``start`` to ``end``.
+        start: beta at step 0.
+        end: beta from step ``num_steps`` on.
+
+    Example:
+        >>> warmup = LinearWarmup(4)
+        >>> [warmup(t) for t in range(6)]
+        [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+
+    References:
+        Generating Sentences from a Continuous Space, S. R. Bowman, L. Vilnis, O. Vinyals,
+        A. M. Dai, R. Jozefowicz, S. Bengio, 2016, sec. 3.1 (KL annealing).
+        https://arxiv.org/abs/1511.06349
+        Ladder Variational Autoencoders, C. K. Sonderby, T. Raiko, L. Maaloe, S. K. Sonderby,
+        O. Winther, 2016, sec. 2.3 (warm-up). https://arxiv.org/abs/1602.02282
+    """
+
+    num_steps: int
+    start: float = 0.0
+    end: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.num_steps <= 0 or self.start < 0 or self.end < 0:
+            raise ValueError(
+                f"LinearWarmup needs num_steps > 0 and start, end >= 0, got "
+                f"num_steps={self.num_steps}, start={self.start}, end={self.end}"
+            )
+
+    def __call__(self, step: int) -> float:
+        return self.start + (self.end - self.start) * min(1.0, step / self.num_steps)
+
+
+class BetaELBO(PenalizedELBO):
+    r"""Negative beta-VAE bound: a weighted KL, optionally scheduled or held at a capacity C(t).
 
     Without ``capacity`` the loss is, summed over the data plate,
 
-        -sum_i ( E_q[log p(x_i|z)] - beta * KL(q(z|x_i) || p(z)) ),
+        -sum_i ( E_q[log p(x_i|z)] - beta_t * KL(q(z|x_i) || p(z)) ),
 
     and with a capacity C(t) (nats per example) the KL penalty becomes
     ``beta * N * |mean_i KL_i - C(t)|`` over the N examples of the ``"data"`` plate: the
     batch-average KL is pulled to C(t) from either side (Burgess et al., eq. 8).
 
-    The schedule's step counter ``num_steps`` advances once per call made with gradients
+    The schedules' step counter ``num_steps`` advances once per call made with gradients
     enabled (a training step); evaluation under :func:`torch.no_grad` leaves it alone. It
     is part of :meth:`state_dict` for resumption.
 
     Args:
-        beta: weight of the KL term (gamma in Burgess et al.).
+        beta: weight of the KL term (gamma in Burgess et al.): a number, or a schedule
+            ``step -> beta`` such as :class:`LinearWarmup` (KL warm-up).
         capacity: ``None`` (plain beta-VAE), a constant C in nats, or a schedule
             ``step -> C`` such as :class:`LinearCapacity`.
-        num_particles: samples z ~ q per example; losses are averaged over them.
+        num_particles: samples z ~ q per example (``kl="sampled"``); losses are averaged.
+        kl: ``"sampled"`` (log q - log p at z ~ q, as ``Trace_ELBO``) or ``"closed_form"``
+            (per latent unit where torch has it, as ``TraceMeanField_ELBO``; one particle).
         **kwargs: forwarded to :class:`pyro.infer.ELBO`.
 
     Example:
@@ -92,38 +138,44 @@ class BetaELBO(ELBO):
 
         Understanding disentangling in beta-VAE, C. P. Burgess et al., 2018, eq. (8).
         https://arxiv.org/abs/1804.03599
+
+        Generating Sentences from a Continuous Space, S. R. Bowman et al., 2016, sec. 3.1.
+        https://arxiv.org/abs/1511.06349
     """
 
     def __init__(
         self,
-        beta: float = 1.0,
+        beta: float | Callable[[int], float] = 1.0,
         capacity: float | Callable[[int], float] | None = None,
         num_particles: int = 1,
+        kl: str = "sampled",
         **kwargs: Any,
     ):
-        if beta < 0:
-            raise ValueError(f"beta must be >= 0, got {beta}")
-        if isinstance(capacity, (int, float)) and capacity < 0:
-            raise ValueError(f"capacity must be >= 0 nats, got {capacity}")
-        if (
-            capacity is not None
-            and not isinstance(capacity, (int, float))
-            and not callable(capacity)
-        ):
-            raise TypeError(
-                f"capacity must be None, a number or a callable step -> C, "
-                f"got {type(capacity).__name__}"
+        _check_weight("beta", beta, allow_none=False)
+        _check_weight("capacity", capacity, allow_none=True)
+        if kl not in ("sampled", "closed_form"):
+            raise ValueError(f"kl must be 'sampled' or 'closed_form', got {kl!r}")
+        if kl == "closed_form" and num_particles != 1:
+            raise ValueError(
+                f"kl='closed_form' evaluates one particle; got num_particles={num_particles}"
             )
         super().__init__(num_particles=num_particles, **kwargs)
-        self.beta = float(beta)
+        self.schedule = beta
         self.capacity = capacity
-        self.num_steps = 0
+        self.kl = kl
         self.last_terms: dict[str, float] = {}
 
     @property
-    def is_bound(self) -> bool:
-        """Whether -loss is the ELBO itself: beta = 1 without a capacity target."""
-        return self.beta == 1.0 and self.capacity is None
+    def beta(self) -> float:
+        """The KL weight at the current step."""
+        if callable(self.schedule):
+            return float(self.schedule(self.num_steps))
+        return float(self.schedule)
+
+    @property
+    def is_bound(self) -> bool:  # type: ignore[override]
+        """Whether -loss is the ELBO itself: a constant beta = 1 without a capacity target."""
+        return not callable(self.schedule) and self.beta == 1.0 and self.capacity is None
 
     def current_capacity(self) -> float | None:
         """C(t) at the current step, or ``None`` for the plain beta-VAE objective."""
@@ -167,37 +219,40 @@ class BetaELBO(ELBO):
                 log_lik = log_lik + site["log_prob_sum"]
         return torch.as_tensor(log_lik), torch.as_tensor(kl), n
 
-    def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
-        c = self.current_capacity()
+    def _particles(self, model, guide, args, kwargs):
+        """(summed log-likelihood, summed KL, data-plate size) of each particle."""
+        if self.kl == "closed_form":
+            terms = elbo_terms(model, guide, *args, **kwargs)
+            yield terms.log_lik.sum(), terms.total_kl.sum(), terms.log_lik.shape[0]
+            return
+        for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
+            yield self._terms(model_trace, guide_trace)
+
+    def penalized_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
+        c, beta = self.current_capacity(), self.beta
         loss: Any = 0.0
         log_lik_total = kl_total = 0.0
-        for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
-            log_lik, kl, n = self._terms(model_trace, guide_trace)
+        for log_lik, kl, n in self._particles(model, guide, args, kwargs):
             penalty = kl if c is None else (kl - n * c).abs()
-            loss = loss + (-log_lik + self.beta * penalty) / self.num_particles
+            loss = loss + (-log_lik + beta * penalty) / self.num_particles
             log_lik_total += float(log_lik.detach()) / self.num_particles
             kl_total += float(kl.detach()) / (self.num_particles * n)
         warn_if_nan(loss, "loss")
-        self.last_terms = {"log_lik": log_lik_total, "kl_per_example": kl_total}
+        self.last_terms = {"log_lik": log_lik_total, "kl_per_example": kl_total, "beta": beta}
         if c is not None:
             self.last_terms["capacity"] = c
-        if torch.is_grad_enabled():
-            self.num_steps += 1
         return torch.as_tensor(loss)
 
-    def loss(self, model, guide, *args, **kwargs) -> float:
-        with torch.no_grad():
-            return float(self.differentiable_loss(model, guide, *args, **kwargs))
 
-    def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
-        loss = self.differentiable_loss(model, guide, *args, **kwargs)
-        if loss.requires_grad:
-            loss.backward(retain_graph=self.retain_graph)
-        return float(loss.detach())
-
-    def state_dict(self) -> dict[str, int]:
-        """The schedule's step counter."""
-        return {"num_steps": self.num_steps}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.num_steps = int(state["num_steps"])
+def _check_weight(name: str, value: Any, allow_none: bool) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+        return
+    if not callable(value):
+        raise TypeError(
+            f"{name} must be {'None, ' if allow_none else ''}a number or a callable "
+            f"step -> value, got {type(value).__name__}"
+        )

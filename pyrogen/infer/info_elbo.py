@@ -15,40 +15,33 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pyro.contrib.gp.kernels import RBF, Kernel
-from pyro.infer import ELBO
 from pyro.infer.enum import get_importance_trace
 from pyro.infer.util import is_validation_enabled
 from pyro.util import check_if_enumerated, warn_if_nan
 
+from pyrogen.infer.penalized_elbo import PenalizedELBO
+from pyrogen.metrics.mmd import mmd as mmd_squared
 from pyrogen.models.info_vae import InfoVAE, check_info_weights
 
 
-def mmd_rbf(x: torch.Tensor, y: torch.Tensor, kernel: Kernel) -> torch.Tensor:
-    r"""Biased (V-statistic) MMD^2 between samples ``x`` (N, D) and ``y`` (M, D); 0-dim.
-
-    The same estimator as :class:`pyro.infer.Trace_MMD`; its bias is O(1/N + 1/M).
-    """
-    return kernel(x).mean() + kernel(y).mean() - 2 * kernel(x, y).mean()
-
-
-class InfoVAE_ELBO(ELBO):
+class InfoVAE_ELBO(PenalizedELBO):
     r"""Negative InfoVAE objective, summed over the ``"data"`` plate of N examples:
 
         -sum_i E_q log p(x_i|z) + (1 - alpha) sum_i KL_i + (alpha + lambda - 1) N MMD^2.
 
     The KL is the single-sample estimate log q(z|x) - log p(z) of ``Trace_ELBO``. The MMD
     compares, per latent site, the codes of the batch (one row per example) with as many
-    draws from that site's prior, using an RBF kernel (Pyro's GP kernel, as in
-    :class:`pyro.infer.Trace_MMD`, whose own estimator treats the particle dimension as the
-    sample axis and so cannot see the aggregate posterior over a data batch).
+    draws from that site's prior: the biased MMD^2 of :func:`pyrogen.metrics.mmd` with a
+    Gaussian kernel (:class:`pyro.infer.Trace_MMD` uses the same estimator, but treats the
+    particle dimension as the sample axis and so cannot see the aggregate posterior over a
+    data batch).
 
     Args:
         alpha: information preference; 1 removes the per-example KL (MMD-VAE).
         lambda_: weight of the divergence between q(z) and p(z) (Zhao et al.: 1000 for
             MMD-VAE on MNIST, with per-example mean losses).
-        kernel: a :class:`pyro.contrib.gp.kernels.Kernel`; default RBF with
-            2 l^2 = dim(z), the bandwidth of Zhao et al.'s tutorial, built on first use.
+        bandwidth: the kernel width sigma in exp(-||a - b||^2 / (2 sigma^2)); default
+            2 sigma^2 = dim(z), the bandwidth of Zhao et al.'s tutorial.
         num_particles: samples z ~ q per example.
 
     References:
@@ -56,35 +49,27 @@ class InfoVAE_ELBO(ELBO):
         J. Song, S. Ermon, 2017, eq. (6) and Sec. 3.2 (MMD). https://arxiv.org/abs/1706.02262
     """
 
-    is_bound = False  # the MMD term and lambda != 1 make -loss a surrogate, not a bound
-
     def __init__(
         self,
         alpha: float = 1.0,
         lambda_: float = 1000.0,
-        kernel: Kernel | None = None,
+        bandwidth: float | None = None,
         num_particles: int = 1,
         **kwargs: Any,
     ):
         alpha, lambda_ = check_info_weights(alpha, lambda_)
-        if kernel is not None and not isinstance(kernel, Kernel):
-            raise TypeError(f"kernel must be a pyro.contrib.gp Kernel, got {type(kernel)}")
+        if bandwidth is not None and not bandwidth > 0:
+            raise ValueError(f"bandwidth must be > 0, got {bandwidth}")
         super().__init__(num_particles=num_particles, **kwargs)
         self.alpha, self.lambda_ = alpha, lambda_
-        self.kernel = kernel.requires_grad_(False) if kernel is not None else None
+        self.bandwidth = bandwidth
         self.last_terms: dict[str, float] = {}
 
     @classmethod
     def for_model(cls, model: InfoVAE, **kwargs: Any) -> InfoVAE_ELBO:
         """The InfoVAE objective with the weights ``alpha`` and ``lambda_`` that ``model``
-        carries; ``kwargs`` as for the constructor (``kernel``, ``num_particles``)."""
+        carries; ``kwargs`` as for the constructor (``bandwidth``, ``num_particles``)."""
         return cls(alpha=model.alpha, lambda_=model.lambda_, **kwargs)
-
-    def _kernel(self, dim: int) -> Kernel:
-        if self.kernel is None:
-            self.kernel = RBF(dim, lengthscale=torch.tensor((dim / 2) ** 0.5))
-            self.kernel.requires_grad_(False)
-        return self.kernel
 
     def _get_trace(self, model, guide, args, kwargs):
         model_trace, guide_trace = get_importance_trace(
@@ -94,7 +79,7 @@ class InfoVAE_ELBO(ELBO):
             check_if_enumerated(guide_trace)
         return model_trace, guide_trace
 
-    def differentiable_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
+    def penalized_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
         loss: Any = 0.0
         kl_w, mmd_w = 1.0 - self.alpha, self.alpha + self.lambda_ - 1.0
         mmd_total = 0.0
@@ -120,20 +105,12 @@ class InfoVAE_ELBO(ELBO):
                 batch = z_q.shape[: z_q.dim() - site["fn"].event_dim]
                 z_q = z_q.reshape(batch.numel(), -1)  # one row per example
                 z_p = site["fn"].sample().reshape(z_q.shape).to(z_q)
-                mmd = mmd + mmd_rbf(z_q, z_p, self._kernel(z_q.shape[1]))
+                sigma = self.bandwidth or (z_q.shape[1] / 2) ** 0.5
+                divergence = mmd_squared(z_q, z_p, bandwidth=sigma, unbiased=False)
+                mmd = mmd + divergence.to(z_q.dtype)
             particle = -log_lik + kl_w * kl + mmd_w * n * mmd
             loss = loss + particle / self.num_particles
             mmd_total += float(torch.as_tensor(mmd).detach()) / self.num_particles
         warn_if_nan(loss, "loss")
         self.last_terms = {"mmd": mmd_total}
         return torch.as_tensor(loss)
-
-    def loss(self, model, guide, *args, **kwargs) -> float:
-        with torch.no_grad():
-            return float(self.differentiable_loss(model, guide, *args, **kwargs))
-
-    def loss_and_grads(self, model, guide, *args, **kwargs) -> float:
-        loss = self.differentiable_loss(model, guide, *args, **kwargs)
-        if loss.requires_grad:
-            loss.backward(retain_graph=self.retain_graph)
-        return float(loss.detach())

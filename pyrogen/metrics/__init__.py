@@ -15,9 +15,12 @@ from pyrogen.metrics.latent_report import latent_report
 from pyrogen.metrics.likelihood import bits_per_dim, log_likelihood
 from pyrogen.metrics.mmd import median_bandwidth, mmd
 from pyrogen.metrics.mode_coverage import mode_coverage
+from pyrogen.metrics.scaling import PowerLawFit, fit_power_law
 from pyrogen.metrics.spectral import autocorrelation, power_spectrum
 
 __all__ = [
+    "PowerLawFit",
+    "fit_power_law",
     "autocorrelation",
     "power_spectrum",
     "ActiveUnits",

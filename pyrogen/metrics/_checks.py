@@ -8,7 +8,8 @@ import torch
 def as_matrix_pair(
     x: torch.Tensor, y: torch.Tensor, name: str, min_rows: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flattens two samples ``(N, ...)`` and ``(M, ...)`` to float matrices on x's device."""
+    """Flattens two samples ``(N, ...)`` and ``(M, ...)`` to floating matrices on x's device
+    (float32 unless x is already floating: float64 samples keep their precision)."""
     for label, t in (("x", x), ("y", y)):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name}: {label} must be a torch.Tensor, got {type(t).__name__}")
@@ -24,6 +25,7 @@ def as_matrix_pair(
             f"{name}: x and y must have the same event shape, got {tuple(x.shape[1:])} and "
             f"{tuple(y.shape[1:])}"
         )
-    x = x.reshape(x.shape[0], -1).float()
-    y = y.reshape(y.shape[0], -1).float().to(x.device)
+    dtype = x.dtype if x.is_floating_point() else torch.float32
+    x = x.reshape(x.shape[0], -1).to(dtype)
+    y = y.reshape(y.shape[0], -1).to(dtype=dtype, device=x.device)
     return x, y

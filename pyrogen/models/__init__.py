@@ -1,12 +1,5 @@
 """Generative models as PyroModules with ``model``/``guide`` pairs."""
 
-from pyrogen.models.ar_heads import (
-    ARHead,
-    BernoulliHead,
-    CategoricalHead,
-    GaussianHead,
-    get_head,
-)
 from pyrogen.models.ar_process import LinearGaussianAR
 from pyrogen.models.ar_teacher import ar2_autocorrelation, ar2_teacher, ar_gaussian
 from pyrogen.models.autoencoder import Autoencoder
@@ -23,12 +16,14 @@ from pyrogen.models.gan import Discriminator, Generator
 from pyrogen.models.gated_pixelcnn import GatedPixelCNN
 from pyrogen.models.gaussian_mixture import GaussianMixture, kmeans
 from pyrogen.models.hierarchical_vae import HierarchicalVAE
-from pyrogen.models.iaf_student import IAFFlow, IAFStudent
+from pyrogen.models.iaf_student import IAFStudent, iaf_step
 from pyrogen.models.info_vae import InfoVAE
 from pyrogen.models.infogan import InfoGANDiscriminator, InfoGANGenerator
 from pyrogen.models.ladder_vae import LadderVAE
+from pyrogen.models.latent_arithmetic import apply_attribute, attribute_vector, lerp, slerp
 from pyrogen.models.likelihoods import (
     Bernoulli,
+    Categorical,
     ContinuousBernoulli,
     Gaussian,
     Likelihood,
@@ -36,6 +31,7 @@ from pyrogen.models.likelihoods import (
 )
 from pyrogen.models.linear_gaussian_vae import LinearGaussianVAE
 from pyrogen.models.made import MADE
+from pyrogen.models.pixel_vae import PixelVAE, PixelVAEDecoder
 from pyrogen.models.pixelcnn import PixelCNN
 from pyrogen.models.pixelcnnpp import PixelCNNpp
 from pyrogen.models.protocols import (
@@ -54,6 +50,7 @@ from pyrogen.models.rnn_density import RNNDensity
 from pyrogen.models.transformer_density import TransformerDensity
 from pyrogen.models.vae import VAE
 from pyrogen.models.vq_vae import VQVAE
+from pyrogen.models.vq_vae2 import VQVAE2
 from pyrogen.models.wavenet import WaveNet
 from pyrogen.models.windowed_ar_vae import WindowedARDecoder, WindowedARVAE
 
@@ -68,11 +65,18 @@ __all__ = [
     "Sampler",
     "draws_means",
     "implements",
+    "VQVAE2",
+    "apply_attribute",
+    "attribute_vector",
+    "lerp",
+    "slerp",
+    "PixelVAE",
+    "PixelVAEDecoder",
     "Autoencoder",
     "ContractiveAutoencoder",
     "DenoisingAutoencoder",
     "jacobian_frobenius",
-    "IAFFlow",
+    "iaf_step",
     "IAFStudent",
     "ar2_autocorrelation",
     "ar2_teacher",
@@ -83,15 +87,12 @@ __all__ = [
     "LadderVAE",
     "FlowDensity",
     "GaussianMixture",
-    "ARHead",
     "AutoregressiveModel",
     "VQVAE",
     "CodePixelCNN",
     "FactorVAE",
     "InfoVAE",
     "Bernoulli",
-    "BernoulliHead",
-    "CategoricalHead",
     "Conditioned",
     "ContinuousBernoulli",
     "Discriminator",
@@ -105,7 +106,6 @@ __all__ = [
     "WindowedARVAE",
     "DiscretizedLogisticMixture",
     "FiniteMemoryMLP",
-    "GaussianHead",
     "GatedPixelCNN",
     "LinearGaussianAR",
     "PixelCNN",
@@ -113,8 +113,8 @@ __all__ = [
     "RNNDensity",
     "TransformerDensity",
     "WaveNet",
-    "get_head",
     "get_likelihood",
     "kmeans",
     "permute_dims",
+    "Categorical",
 ]

@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pyrogen.models.ar_heads import GaussianHead
 from pyrogen.models.autoregressive import AutoregressiveModel
+from pyrogen.models.likelihoods import Gaussian
 
 
 def lagged(x: torch.Tensor, order: int) -> torch.Tensor:
@@ -68,7 +68,7 @@ class LinearGaussianAR(AutoregressiveModel):
     """
 
     def __init__(self, length: int, order: int = 1):
-        super().__init__((length,), GaussianHead(scale="exp"))
+        super().__init__((length,), Gaussian(scale="exp"))
         if order < 1:
             raise ValueError(f"order must be >= 1, got {order}")
         self.p = order

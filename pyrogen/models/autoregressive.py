@@ -33,8 +33,8 @@ from pyro.distributions import TorchDistribution
 from pyro.nn import PyroModule, pyro_method
 from torch.distributions import constraints
 
-from pyrogen.models.ar_heads import ARHead
 from pyrogen.models.base import PyroModel
+from pyrogen.models.likelihoods import Likelihood
 from pyrogen.validation import (
     check_dtype,
     check_finite,
@@ -64,7 +64,7 @@ class AutoregressiveModel(PyroModel, TorchDistribution, metaclass=_ModuleDistrib
 
     arg_constraints: dict[str, constraints.Constraint] = {}
 
-    def __init__(self, x_shape: Sequence[int], head: ARHead, num_classes: int = 0):
+    def __init__(self, x_shape: Sequence[int], head: Likelihood, num_classes: int = 0):
         PyroModel.__init__(self)
         self.x_shape = check_x_shape(x_shape)
         self.head = head
@@ -143,7 +143,8 @@ class AutoregressiveModel(PyroModel, TorchDistribution, metaclass=_ModuleDistrib
         self._check_y(y, flat.shape[0])
         params = self(flat, y)
         lp = self.head.log_prob(
-            params.reshape(flat.shape[0], self.head.num_params, -1), flat.reshape(flat.shape[0], -1)
+            params.reshape(flat.shape[0], self.head.params_per_value, -1),
+            flat.reshape(flat.shape[0], -1),
         )
         return lp.sum(-1).reshape(batch)
 
@@ -196,7 +197,7 @@ class AutoregressiveModel(PyroModel, TorchDistribution, metaclass=_ModuleDistrib
     def _generate_naive(
         self, x: torch.Tensor, noise: torch.Tensor, y: torch.Tensor | None
     ) -> torch.Tensor:
-        n, p = x.shape[0], self.head.num_params
+        n, p = x.shape[0], self.head.params_per_value
         flat = x.view(n, -1)
         for pos in self.order().tolist():
             params = self(x, y).reshape(n, p, -1)[:, :, pos]

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import constraints
 
-from pyrogen.models.ar_heads import ARHead
+from pyrogen.models.likelihoods import Likelihood
 
 
 def _log_sigmoid_diff(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -38,11 +38,11 @@ def _log_sigmoid_diff(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return la + torch.log(-torch.expm1((lb - la).clamp(max=-1e-12)))
 
 
-class DiscretizedLogisticMixture(ARHead):
+class DiscretizedLogisticMixture(Likelihood):
     r"""Mixture of K discretized logistics on ``num_bins`` levels of [0, 1] (per position).
 
     Parameters per position: K mixture logits, K means (on the [-1, 1] scale) and K log
-    scales, so ``num_params = 3 K``. Data are values k / (num_bins - 1), k = 0..num_bins-1
+    scales, so ``params_per_value = 3 K``. Data are values k / (num_bins - 1), k = 0..num_bins-1
     (8-bit images: ``num_bins=256``; binary images: ``num_bins=2``).
 
     Args:
@@ -56,6 +56,7 @@ class DiscretizedLogisticMixture(ARHead):
     """
 
     name = "discretized_logistic"
+    roles = ("autoregressive",)
     noise_dim = 2
 
     def __init__(self, num_mixtures: int = 5, num_bins: int = 256, min_log_scale: float = -7.0):
@@ -66,7 +67,7 @@ class DiscretizedLogisticMixture(ARHead):
         self.num_mixtures = num_mixtures
         self.num_bins = num_bins
         self.min_log_scale = min_log_scale
-        self.num_params = 3 * num_mixtures
+        self.params_per_value = 3 * num_mixtures
 
     @property
     def support(self) -> constraints.Constraint:

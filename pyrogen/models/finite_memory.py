@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from pyrogen.models.ar_heads import ARHead, get_head
 from pyrogen.models.autoregressive import AutoregressiveModel
+from pyrogen.models.likelihoods import Likelihood, get_likelihood
 from pyrogen.nn import MLP
 
 
@@ -46,15 +46,15 @@ class FiniteMemoryMLP(AutoregressiveModel):
         x_shape: Sequence[int] | int,
         memory: int = 5,
         hidden: Sequence[int] = (64,),
-        likelihood: str | ARHead = "bernoulli",
+        likelihood: str | Likelihood = "bernoulli",
         **head_kwargs: object,
     ):
         x_shape = (x_shape,) if isinstance(x_shape, int) else tuple(x_shape)
-        super().__init__(x_shape, get_head(likelihood, **head_kwargs))
+        super().__init__(x_shape, get_likelihood(likelihood, "autoregressive", **head_kwargs))
         if memory < 1:
             raise ValueError(f"memory must be >= 1, got {memory}")
         self.memory = memory
-        self.net = MLP(2 * memory, tuple(hidden), self.head.num_params, "relu")
+        self.net = MLP(2 * memory, tuple(hidden), self.head.params_per_value, "relu")
 
     def _windows(self, xs: torch.Tensor) -> torch.Tensor:
         # (B, D) -> (B, D, 2p): values x_{t-p..t-1} and flags "slot is before the start".
@@ -67,7 +67,7 @@ class FiniteMemoryMLP(AutoregressiveModel):
         """Parameters ``(B, P, *x_shape)`` of every conditional from ``x (B, *x_shape)``."""
         xs = self.head.input_scale(x).reshape(x.shape[0], -1)
         out = self.net(self._windows(xs))  # (B, D, P)
-        return out.transpose(1, 2).reshape(x.shape[0], self.head.num_params, *self.x_shape)
+        return out.transpose(1, 2).reshape(x.shape[0], self.head.params_per_value, *self.x_shape)
 
     def _generate_cached(
         self, x: torch.Tensor, noise: torch.Tensor, y: torch.Tensor | None

@@ -30,7 +30,7 @@ from torch import nn
 
 from pyrogen.models.base import PyroModel
 from pyrogen.models.dcgan import DCGANDiscriminatorNet, DCGANGeneratorNet
-from pyrogen.nn import MLP, activation
+from pyrogen.nn import MLP, MinibatchDiscrimination, activation
 from pyrogen.validation import (
     check_num_samples,
     check_positive_int,
@@ -168,6 +168,10 @@ class Discriminator(PyroModel):
         num_classes: > 0 makes the critic conditional on labels.
         act: activation of the MLP trunk.
         norm: normalization of the DCGAN trunk (``"batch"``, ``"layer"``, ``"none"``).
+        minibatch_features: > 0 appends that many minibatch-discrimination statistics to the
+            trunk's features (:class:`~pyrogen.nn.MinibatchDiscrimination`, Salimans et al.
+            2016, Sec. 3.2); the critic then scores each example within its batch.
+        minibatch_kernel_dim: C, the size of each minibatch-discrimination kernel row.
 
     Shapes:
         ``forward(x (B, *x_shape), y (B,) or None) -> (B,)``;
@@ -183,6 +187,8 @@ class Discriminator(PyroModel):
         act: str = "relu",
         norm: str = "batch",
         channels: tuple[int, int] = (64, 128),
+        minibatch_features: int = 0,
+        minibatch_kernel_dim: int = 5,
     ):
         super().__init__()
         if arch not in _ARCHS:
@@ -190,6 +196,7 @@ class Discriminator(PyroModel):
         self.x_shape = check_x_shape(x_shape)
         self.num_classes = int(num_classes)
         self.arch = arch
+        self.minibatch: MinibatchDiscrimination | None = None
         if arch == "dcgan":
             trunk = DCGANDiscriminatorNet(self.x_shape, channels, norm)
             self.feature_dim = trunk.out_dim
@@ -201,6 +208,11 @@ class Discriminator(PyroModel):
                 nn.Flatten(), MLP(x_dim, hidden[:-1], hidden[-1], act), activation(act)
             )
             self.feature_dim = hidden[-1]
+        if minibatch_features:
+            self.minibatch = MinibatchDiscrimination(
+                self.feature_dim, minibatch_features, minibatch_kernel_dim
+            )
+            self.feature_dim = self.minibatch.out_features
         self.head = nn.Linear(self.feature_dim, 1)
         if self.num_classes:
             self.embed = nn.Embedding(self.num_classes, self.feature_dim)
@@ -208,8 +220,10 @@ class Discriminator(PyroModel):
             nn.init.normal_(self.embed.weight, std=0.02)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The trunk's features ``(B, F)`` (used by feature matching)."""
-        return self.trunk(x)
+        """The trunk's features ``(B, F)`` (used by feature matching), followed by the
+        minibatch-discrimination statistics when the critic has them."""
+        phi = self.trunk(x)
+        return phi if self.minibatch is None else self.minibatch(phi)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if x.shape[1:] != self.x_shape:

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pyrogen.models.ar_heads import ARHead, get_head
 from pyrogen.models.autoregressive import AutoregressiveModel
+from pyrogen.models.likelihoods import Likelihood, get_likelihood
 from pyrogen.nn.gated_pixelcnn import GatedPixelCNNBlock
 from pyrogen.validation import check_image_shape, check_positive_int
 
@@ -38,7 +38,7 @@ class GatedPixelCNN(AutoregressiveModel):
         num_classes: class-conditional with this many labels (``model(x, y)``,
             ``sample(n, y=labels)``); 0 for an unconditional model.
         likelihood: ``"bernoulli"``, ``"categorical"``, ``"discretized_logistic"`` or an
-            :class:`ARHead`; ``**head_kwargs`` go to it.
+            :class:`Likelihood`; ``**head_kwargs`` go to it.
 
     Example:
         >>> import torch
@@ -61,7 +61,7 @@ class GatedPixelCNN(AutoregressiveModel):
         num_layers: int = 5,
         kernel_size: int = 3,
         num_classes: int = 0,
-        likelihood: str | ARHead = "bernoulli",
+        likelihood: str | Likelihood = "bernoulli",
         **head_kwargs: object,
     ):
         x_shape = check_image_shape(x_shape, "GatedPixelCNN")
@@ -72,7 +72,9 @@ class GatedPixelCNN(AutoregressiveModel):
                 f"GatedPixelCNN models one-channel images: x_shape must be (1, H, W), "
                 f"got {tuple(x_shape)}; use PixelCNN for images with several channels"
             )
-        super().__init__(x_shape, get_head(likelihood, **head_kwargs), num_classes)
+        super().__init__(
+            x_shape, get_likelihood(likelihood, "autoregressive", **head_kwargs), num_classes
+        )
         self.blocks = nn.ModuleList(
             GatedPixelCNNBlock(
                 1 if i == 0 else channels, channels, kernel_size, i == 0, num_classes
@@ -80,7 +82,7 @@ class GatedPixelCNN(AutoregressiveModel):
             for i in range(num_layers)
         )
         self.out_hidden = nn.Conv2d(channels, channels, 1)
-        self.out = nn.Conv2d(channels, self.head.num_params, 1)
+        self.out = nn.Conv2d(channels, self.head.params_per_value, 1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Parameters ``(B, P, 1, H, W)`` of every conditional from ``x (B, 1, H, W)``."""

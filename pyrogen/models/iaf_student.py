@@ -1,7 +1,9 @@
 r"""Parallel IAF student: x_t = sigma_t(z_<t) z_t + mu_t(z_<t), z ~ N(0, I), stacked K times.
 
-Every flow reads the previous flow's output only at earlier steps, so all T outputs of a flow
-come from one parallel pass and the whole sample from K passes (the teacher of density
+Each flow is an IAF step (:class:`~pyrogen.transforms.AffineAutoregressive`, IAF direction,
+no bound on the log-scale) whose conditioner reads the previous flow's output only at
+earlier steps, so all T outputs of a flow come from one parallel pass and the whole sample
+from K passes (the teacher of density
 distillation needs T sequential passes). The log-scales are returned with the sample, which
 gives the student's entropy in closed form (see :mod:`pyrogen.infer.distillation`):
 H(p_S) = E sum_t sum_k log sigma_t^(k) + T/2 log(2 pi e).
@@ -24,11 +26,19 @@ from typing import cast
 import torch
 from torch import nn
 
-from pyrogen.nn.causal_conv import CausalConv1d
+from pyrogen.nn.causal_conditioners import CausalConvConditioner, LinearShiftConditioner
 from pyrogen.nn.made import AutoregressiveNN
+from pyrogen.transforms.autoregressive import AffineAutoregressive
 
 
-class IAFFlow(nn.Module):
+def iaf_step(
+    conditioner: str = "conv",
+    length: int | None = None,
+    channels: int = 32,
+    num_layers: int = 4,
+    kernel_size: int = 2,
+    linear: bool = False,
+) -> AffineAutoregressive:
     r"""One IAF step y_t = exp(s_t) v_t + m_t with (m_t, s_t) a function of v_<t.
 
     Args:
@@ -40,76 +50,43 @@ class IAFFlow(nn.Module):
         kernel_size: taps of every convolution.
         linear: linear shift filter of ``kernel_size`` taps and a constant scale.
     """
-
-    def __init__(
-        self,
-        conditioner: str = "conv",
-        length: int | None = None,
-        channels: int = 32,
-        num_layers: int = 4,
-        kernel_size: int = 2,
-        linear: bool = False,
-    ):
-        super().__init__()
-        if conditioner not in ("conv", "made"):
-            raise ValueError(f"conditioner must be 'conv' or 'made', got {conditioner!r}")
-        if conditioner == "made" and (length is None or linear):
-            raise ValueError("conditioner='made' needs length= and linear=False")
-        self.conditioner, self.linear = conditioner, linear
-        if linear:
-            self.shift_filter = CausalConv1d(1, 1, kernel_size, shift=True)
-            nn.init.zeros_(self.shift_filter.weight)
-            nn.init.zeros_(cast(torch.Tensor, self.shift_filter.bias))
-            self.log_scale = nn.Parameter(torch.zeros(()))
-        elif conditioner == "made":
-            assert length is not None
-            self.made = AutoregressiveNN(length, (channels, channels), num_params=2)
-            # Starting at the identity map keeps the first samples well inside the teacher's
-            # support, where its log-density has useful gradients.
-            nn.init.zeros_(self.made.out.weight)
-            nn.init.zeros_(self.made.out.bias)
-        else:
-            self.inp = CausalConv1d(1, channels, kernel_size, shift=True)
-            self.hidden = nn.ModuleList(
-                CausalConv1d(channels, channels, kernel_size, 2 ** (i + 1))
-                for i in range(num_layers)
-            )
-            self.out = nn.Conv1d(channels, 2, 1)
-            nn.init.zeros_(self.out.weight)
-            nn.init.zeros_(cast(torch.Tensor, self.out.bias))
-
-    def forward(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(y, log sigma) each ``(B, T)`` from ``v (B, T)``."""
-        if self.linear:
-            shift = self.shift_filter(v.unsqueeze(1))[:, 0]
-            log_scale = self.log_scale.expand_as(v)
-        elif self.conditioner == "made":
-            params = self.made(v)
-            shift, log_scale = params[:, 0], params[:, 1]
-        else:
-            h = torch.tanh(self.inp(v.unsqueeze(1)))
-            for conv in self.hidden:
-                h = h + torch.tanh(conv(h))  # residual: deep stacks stay trainable
-            params = self.out(h)
-            shift, log_scale = params[:, 0], params[:, 1]
-        return log_scale.exp() * v + shift, log_scale
+    if conditioner not in ("conv", "made"):
+        raise ValueError(f"conditioner must be 'conv' or 'made', got {conditioner!r}")
+    if conditioner == "made" and (length is None or linear):
+        raise ValueError("conditioner='made' needs length= and linear=False")
+    net: nn.Module
+    if linear:
+        net = LinearShiftConditioner(kernel_size)
+    elif conditioner == "made":
+        assert length is not None
+        made = AutoregressiveNN(length, (channels, channels), num_params=2)
+        # Starting at the identity map keeps the first samples well inside the teacher's
+        # support, where its log-density has useful gradients.
+        nn.init.zeros_(made.out.weight)
+        nn.init.zeros_(made.out.bias)
+        net = made
+    else:
+        net = CausalConvConditioner(channels, num_layers, kernel_size)
+    dim = length if conditioner == "made" else None
+    return AffineAutoregressive(dim, direction="iaf", log_scale_bound=None, conditioner=net)
 
 
 class IAFStudent(nn.Module):
-    r"""A stack of :class:`IAFFlow` mapping white noise z ``(B, T)`` to a signal x ``(B, T)``.
+    r"""A stack of K IAF steps (:func:`iaf_step`) mapping white noise z ``(B, T)`` to a
+    signal x ``(B, T)``.
 
     Args:
         length: T (the default length of :meth:`sample`; conv students accept any length).
         num_flows: K.
-        conditioner, channels, num_layers, kernel_size, linear: see :class:`IAFFlow`.
+        conditioner, channels, num_layers, kernel_size, linear: see :func:`iaf_step`.
 
     Example:
         >>> import torch
         >>> from pyrogen.models import IAFStudent
         >>> s = IAFStudent(16, num_flows=2, channels=8, num_layers=2)
-        >>> x, log_scale = s(torch.randn(3, 16))
-        >>> x.shape, log_scale.shape
-        (torch.Size([3, 16]), torch.Size([3, 16]))
+        >>> x, z, log_scale = s.rsample(3)
+        >>> x.shape, s(z).shape, log_scale.shape
+        (torch.Size([3, 16]), torch.Size([3, 16]), torch.Size([3, 16]))
 
     References:
         Parallel WaveNet, A. van den Oord et al., 2017, eqs. (4)-(6).
@@ -131,33 +108,43 @@ class IAFStudent(nn.Module):
             raise ValueError(f"need length >= 1 and num_flows >= 1, got {length}, {num_flows}")
         self.length, self.linear = length, linear
         self.flows = nn.ModuleList(
-            IAFFlow(conditioner, length, channels, num_layers, kernel_size, linear)
+            iaf_step(conditioner, length, channels, num_layers, kernel_size, linear)
             for _ in range(num_flows)
         )
 
-    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        r"""(x, sum_k log sigma^(k)) each ``(B, T)`` from noise ``z (B, T)``.
-
-        The second output is log |dx_t / dz_t| per step, whose sum is log |det dx/dz|.
-        """
+    def _check(self, z: torch.Tensor) -> None:
         if z.dim() != 2:
             raise ValueError(f"z must have shape (batch, T), got {tuple(z.shape)}")
-        total = torch.zeros_like(z)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """x ``(B, T)`` from noise ``z (B, T)``."""
+        self._check(z)
         x = z
         for flow in self.flows:
-            x, log_scale = flow(x)
-            total = total + log_scale
-        return x, total
+            x = flow(x)
+        return x
 
     def rsample(
         self, n: int, length: int | None = None, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Differentiable draws: (x, z, sum_k log sigma^(k)), each ``(n, T)``."""
+        r"""Differentiable draws: (x, z, sum_k log sigma^(k)), each ``(n, T)``; the last is
+        log |dx_t / dz_t| per step, whose sum over t is log |det dx/dz|."""
         param = next(self.parameters())
         t = length or self.length
         z = torch.randn(n, t, generator=generator, device=param.device, dtype=param.dtype)
-        x, log_scale = self(z)
+        x, log_scale = self.with_log_scales(z)
         return x, z, log_scale
+
+    def with_log_scales(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""x and sum_k log sigma^(k) = log |dx_t / dz_t|, each ``(B, T)``, from ``z (B, T)``."""
+        self._check(z)
+        x, total = z, torch.zeros_like(z)
+        for flow in self.flows:
+            step = cast(AffineAutoregressive, flow)
+            y = step(x)
+            total = total + step.log_scales(x, y)  # the step's own s, kept from its pass
+            x = y
+        return x, total
 
     @torch.no_grad()
     def sample(
@@ -175,6 +162,6 @@ class IAFStudent(nn.Module):
         # The map is affine, x = A z + b: its value at z = 0 is b and at the basis rows is
         # b + A^T's rows.
         basis = torch.cat([torch.zeros(1, t), torch.eye(t)]).to(param)
-        out = self(basis)[0]
+        out = self(basis)
         mean, a_t = out[0], out[1:] - out[0]
         return mean, a_t.T @ a_t

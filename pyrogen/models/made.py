@@ -1,6 +1,6 @@
 r"""MADE: p(x) = prod_d p(x_{o(d)} | x_{o(<d)}) from one masked feed-forward pass.
 
-An MLP whose weights are masked (:func:`~pyrogen.nn.made_masks.made_masks`) so that output d
+An MLP whose weights are masked (:func:`~pyrogen.nn.made.made_masks`) so that output d
 only depends on inputs earlier in an ordering o. With ``num_masks = M > 1`` the network is
 trained order-agnostically (one random ordering and connectivity per training step, Germain
 et al. Section 4) and, outside training mode, the density is the ensemble
@@ -19,9 +19,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from pyrogen.models.ar_heads import ARHead, get_head
 from pyrogen.models.autoregressive import AutoregressiveModel
-from pyrogen.nn.made_masks import MADELinear, made_masks
+from pyrogen.models.likelihoods import Likelihood, get_likelihood
+from pyrogen.nn.made import MaskedLinear, made_masks
 from pyrogen.validation import check_sizes
 
 
@@ -58,18 +58,18 @@ class MADE(AutoregressiveModel):
         hidden: Sequence[int] = (500,),
         num_masks: int = 1,
         order: str = "natural",
-        likelihood: str | ARHead = "bernoulli",
+        likelihood: str | Likelihood = "bernoulli",
         seed: int = 0,
         **head_kwargs: object,
     ):
         x_shape = (x_shape,) if isinstance(x_shape, int) else tuple(x_shape)
-        super().__init__(x_shape, get_head(likelihood, **head_kwargs))
+        super().__init__(x_shape, get_likelihood(likelihood, "autoregressive", **head_kwargs))
         if order not in ("natural", "random"):
             raise ValueError(f"order must be 'natural' or 'random', got {order!r}")
         if num_masks < 1:
             raise ValueError(f"num_masks must be >= 1, got {num_masks}")
         hidden = check_sizes(hidden, "hidden", allow_empty=True)
-        d, p = self.num_positions, self.head.num_params
+        d, p = self.num_positions, self.head.params_per_value
         gen = torch.Generator().manual_seed(seed)
         orders, per_layer = [], []
         for k in range(num_masks):
@@ -83,12 +83,12 @@ class MADE(AutoregressiveModel):
         self.register_buffer("orders", torch.stack(orders))
         sizes = [d, *hidden]
         layers = [
-            MADELinear(i, o, torch.stack([m[j] for m in per_layer]))
+            MaskedLinear(i, o, torch.stack([m[j] for m in per_layer]))
             for j, (i, o) in enumerate(zip(sizes, sizes[1:]))
         ]
         # The output layer emits P parameters per position: the position's mask, repeated.
         out_masks = torch.stack([m[-1] for m in per_layer]).repeat(1, p, 1)
-        layers.append(MADELinear(sizes[-1], p * d, out_masks))
+        layers.append(MaskedLinear(sizes[-1], p * d, out_masks))
         self.layers = nn.ModuleList(layers)
         self.num_masks = num_masks
         self.mask_index = 0
@@ -103,14 +103,14 @@ class MADE(AutoregressiveModel):
         for layer in self.layers[:-1]:
             h = torch.relu(layer(h, k))
         out = self.layers[-1](h, k)
-        return out.view(x.shape[0], self.head.num_params, *self.x_shape)
+        return out.view(x.shape[0], self.head.params_per_value, *self.x_shape)
 
     def order(self) -> torch.Tensor:
         return self.orders[self.mask_index].cpu()
 
     def _log_prob_mask(self, flat: torch.Tensor, k: int) -> torch.Tensor:
         n = flat.shape[0]
-        params = self(flat, None, k).reshape(n, self.head.num_params, -1)
+        params = self(flat, None, k).reshape(n, self.head.params_per_value, -1)
         return self.head.log_prob(params, flat.reshape(n, -1)).sum(-1)
 
     def log_prob(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -141,7 +141,7 @@ class MADE(AutoregressiveModel):
     def _generate_naive(
         self, x: torch.Tensor, noise: torch.Tensor, y: torch.Tensor | None
     ) -> torch.Tensor:
-        n, p = x.shape[0], self.head.num_params
+        n, p = x.shape[0], self.head.params_per_value
         which = self._which.to(x.device) if self.num_masks > 1 else None
         flat = x.view(n, -1)
         for k in range(self.num_masks):

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pyrogen.models.ar_heads import ARHead, get_head
 from pyrogen.models.autoregressive import AutoregressiveModel
+from pyrogen.models.likelihoods import Likelihood, get_likelihood
 from pyrogen.nn.masked_conv import MaskedConv2d
 from pyrogen.validation import check_image_shape, check_positive_int
 
@@ -42,7 +42,7 @@ class PixelCNN(AutoregressiveModel):
         kernel_size: kernel of the mask-B layers.
         first_kernel: kernel of the mask-A input layer.
         likelihood: ``"bernoulli"`` (binary images), ``"categorical"`` (``num_classes``
-            levels), ``"discretized_logistic"`` or an :class:`ARHead`.
+            levels), ``"discretized_logistic"`` or an :class:`Likelihood`.
         **head_kwargs: passed to the likelihood (e.g. ``num_classes=256``).
 
     Example:
@@ -68,15 +68,15 @@ class PixelCNN(AutoregressiveModel):
         num_layers: int = 5,
         kernel_size: int = 3,
         first_kernel: int = 7,
-        likelihood: str | ARHead = "bernoulli",
+        likelihood: str | Likelihood = "bernoulli",
         **head_kwargs: object,
     ):
         x_shape = check_image_shape(x_shape, type(self).__name__)
         check_positive_int(channels, "channels")
         check_positive_int(num_layers, "num_layers")
-        super().__init__(x_shape, get_head(likelihood, **head_kwargs))
+        super().__init__(x_shape, get_likelihood(likelihood, "autoregressive", **head_kwargs))
         c = self.x_shape[0]
-        p = self.head.num_params
+        p = self.head.params_per_value
         self.input_conv = MaskedConv2d(c, channels, first_kernel, "A", c)
         self.layers = nn.ModuleList(
             MaskedConv2d(channels, channels, kernel_size, "B", c) for _ in range(num_layers)
@@ -88,7 +88,7 @@ class PixelCNN(AutoregressiveModel):
         # (N, F, h, w) -> (N, P, C, h, w); the output channels are grouped by data channel.
         out = self.out(F.relu(self.out_hidden(F.relu(h))))
         n, _, hh, ww = out.shape
-        return out.view(n, self.x_shape[0], self.head.num_params, hh, ww).transpose(1, 2)
+        return out.view(n, self.x_shape[0], self.head.params_per_value, hh, ww).transpose(1, 2)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Parameters ``(B, P, C, H, W)`` of every conditional from ``x (B, C, H, W)``."""

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pyrogen.models.ar_heads import ARHead, get_head
 from pyrogen.models.autoregressive import AutoregressiveModel
+from pyrogen.models.likelihoods import Likelihood, get_likelihood
 
 _CELLS: dict[str, Any] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -53,15 +53,15 @@ class RNNDensity(AutoregressiveModel):
         hidden: int = 64,
         num_layers: int = 1,
         cell: str = "lstm",
-        likelihood: str | ARHead = "bernoulli",
+        likelihood: str | Likelihood = "bernoulli",
         **head_kwargs: object,
     ):
         x_shape = (x_shape,) if isinstance(x_shape, int) else tuple(x_shape)
-        super().__init__(x_shape, get_head(likelihood, **head_kwargs))
+        super().__init__(x_shape, get_likelihood(likelihood, "autoregressive", **head_kwargs))
         if cell not in _CELLS:
             raise ValueError(f"unknown cell {cell!r}; expected one of {sorted(_CELLS)}")
         self.rnn = _CELLS[cell](2, hidden, num_layers=num_layers, batch_first=True)
-        self.out = nn.Linear(hidden, self.head.num_params)
+        self.out = nn.Linear(hidden, self.head.params_per_value)
 
     def _inputs(self, xs: torch.Tensor) -> torch.Tensor:
         # (B, D) -> (B, D, 2): previous value and a first-step flag.
@@ -75,7 +75,7 @@ class RNNDensity(AutoregressiveModel):
         xs = self.head.input_scale(x).reshape(x.shape[0], -1)
         h, _ = self.rnn(self._inputs(xs))
         out = self.out(h)  # (B, D, P)
-        return out.transpose(1, 2).reshape(x.shape[0], self.head.num_params, *self.x_shape)
+        return out.transpose(1, 2).reshape(x.shape[0], self.head.params_per_value, *self.x_shape)
 
     def _generate_cached(
         self, x: torch.Tensor, noise: torch.Tensor, y: torch.Tensor | None

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from pyrogen.models.ar_heads import ARHead, get_head
 from pyrogen.models.autoregressive import AutoregressiveModel
+from pyrogen.models.likelihoods import Likelihood, get_likelihood
 from pyrogen.nn.causal_transformer import CausalTransformer
 from pyrogen.validation import check_positive_int
 
@@ -49,19 +49,19 @@ class TransformerDensity(AutoregressiveModel):
         d_model: int = 64,
         num_heads: int = 4,
         num_layers: int = 2,
-        likelihood: str | ARHead = "bernoulli",
+        likelihood: str | Likelihood = "bernoulli",
         **head_kwargs: object,
     ):
         x_shape = (x_shape,) if isinstance(x_shape, int) else tuple(x_shape)
         check_positive_int(d_model, "d_model")
         check_positive_int(num_heads, "num_heads")
         check_positive_int(num_layers, "num_layers")
-        super().__init__(x_shape, get_head(likelihood, **head_kwargs))
+        super().__init__(x_shape, get_likelihood(likelihood, "autoregressive", **head_kwargs))
         self.value_embed = nn.Linear(1, d_model)
         self.start = nn.Parameter(torch.zeros(d_model))
         self.pos_embed = nn.Parameter(0.02 * torch.randn(self.num_positions, d_model))
         self.transformer = CausalTransformer(d_model, num_heads, num_layers)
-        self.out = nn.Linear(d_model, self.head.num_params)
+        self.out = nn.Linear(d_model, self.head.params_per_value)
 
     def _embed(self, prev: torch.Tensor, t0: int) -> torch.Tensor:
         # prev (B, L): the values x_{t-1} for positions t0..t0+L-1 (ignored at t = 0).
@@ -75,7 +75,7 @@ class TransformerDensity(AutoregressiveModel):
         xs = self.head.input_scale(x).reshape(x.shape[0], -1)
         prev = torch.nn.functional.pad(xs, (1, 0))[:, :-1]
         out = self.out(self.transformer(self._embed(prev, 0)))  # (B, D, P)
-        return out.transpose(1, 2).reshape(x.shape[0], self.head.num_params, *self.x_shape)
+        return out.transpose(1, 2).reshape(x.shape[0], self.head.params_per_value, *self.x_shape)
 
     def _generate_cached(
         self, x: torch.Tensor, noise: torch.Tensor, y: torch.Tensor | None

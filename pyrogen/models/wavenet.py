@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pyrogen.models.ar_heads import ARHead, GaussianHead, get_head
 from pyrogen.models.autoregressive import AutoregressiveModel
+from pyrogen.models.likelihoods import Gaussian, Likelihood, get_likelihood
 from pyrogen.nn.causal_conv import CausalConv1d
 from pyrogen.nn.gated_pixelcnn import gate
 from pyrogen.validation import check_positive_int
@@ -88,13 +88,13 @@ class WaveNet(AutoregressiveModel):
         dilation_cycle: int = 10,
         kernel_size: int = 2,
         skip_channels: int | None = None,
-        likelihood: str | ARHead = "categorical",
+        likelihood: str | Likelihood = "categorical",
         **head_kwargs: object,
     ):
         check_positive_int(length, "length")
         check_positive_int(channels, "channels")
         check_positive_int(num_layers, "num_layers")
-        super().__init__((length,), get_head(likelihood, **head_kwargs))
+        super().__init__((length,), get_likelihood(likelihood, "autoregressive", **head_kwargs))
         skip = skip_channels or channels
         self.input_conv = CausalConv1d(1, channels, kernel_size, shift=True)
         self.dilated = nn.ModuleList(
@@ -104,7 +104,7 @@ class WaveNet(AutoregressiveModel):
         self.res = nn.ModuleList(nn.Conv1d(channels, channels, 1) for _ in range(num_layers))
         self.skip = nn.ModuleList(nn.Conv1d(channels, skip, 1) for _ in range(num_layers))
         self.out_hidden = nn.Conv1d(skip, skip, 1)
-        self.out = nn.Conv1d(skip, self.head.num_params, 1)
+        self.out = nn.Conv1d(skip, self.head.params_per_value, 1)
 
     def _blocks(self) -> tuple[list[CausalConv1d], list[nn.Conv1d], list[nn.Conv1d]]:
         """The dilated, residual and skip convolutions of every block."""
@@ -131,7 +131,7 @@ class WaveNet(AutoregressiveModel):
 
     def loc_scale(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu_t, sigma_t) of a Gaussian WaveNet, each ``(B, T)``, from ``x (B, T)``."""
-        if not isinstance(self.head, GaussianHead):
+        if not isinstance(self.head, Gaussian):
             raise ValueError(f"loc_scale needs likelihood='gaussian', got {self.head.name!r}")
         return self.head.loc_scale(self(x))
 

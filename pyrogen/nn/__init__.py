@@ -1,16 +1,32 @@
 """Neural-network building blocks shared by the models."""
 
+from pyrogen.nn.causal_conditioners import CausalConvConditioner, LinearShiftConditioner
 from pyrogen.nn.causal_conv import CausalConv1d
 from pyrogen.nn.causal_transformer import CausalSelfAttention, CausalTransformer, TransformerBlock
 from pyrogen.nn.conv import ConvDecoder, ConvEncoder
 from pyrogen.nn.gated_pixelcnn import GatedPixelCNNBlock, gate
-from pyrogen.nn.made import AutoregressiveNN, MaskedLinear
-from pyrogen.nn.made_masks import MADELinear, made_masks
+from pyrogen.nn.made import AutoregressiveNN, MaskedLinear, made_masks
 from pyrogen.nn.masked_conv import MaskedConv2d, channel_groups
+from pyrogen.nn.minibatch_discrimination import MinibatchDiscrimination
 from pyrogen.nn.mlp import MLP, activation
 from pyrogen.nn.quantize import Quantized, VectorQuantizer
+from pyrogen.nn.reversible import (
+    ResidualNetwork,
+    ReversibleBlock,
+    ReversibleSequence,
+    RevNet,
+    saved_tensor_bytes,
+)
 
 __all__ = [
+    "CausalConvConditioner",
+    "LinearShiftConditioner",
+    "MinibatchDiscrimination",
+    "ResidualNetwork",
+    "ReversibleBlock",
+    "ReversibleSequence",
+    "RevNet",
+    "saved_tensor_bytes",
     "MLP",
     "AutoregressiveNN",
     "CausalConv1d",
@@ -19,7 +35,6 @@ __all__ = [
     "ConvDecoder",
     "ConvEncoder",
     "GatedPixelCNNBlock",
-    "MADELinear",
     "MaskedConv2d",
     "MaskedLinear",
     "Quantized",

@@ -1,15 +1,18 @@
-r"""MADE masks: an MLP whose output i depends only on inputs that precede i in an ordering.
+r"""MADE: masks that make a feed-forward network autoregressive, and its layers.
 
-For input degrees m(d) (a permutation of 1..D), hidden degrees m(k) in [1, D-1] and output
-degrees equal to the input degrees, the masks
+Every input d gets a rank r(d) in 0..D-1 (its place in the generation order), every hidden
+unit k of layer l a degree m_l(k), and the masks
 
-    M^hidden[k, d] = 1[m(k) >= m(d)],    M^out[d, k] = 1[m(d) > m(k)]
+    M^hidden_l[k, j] = 1[m_l(k) >= m_{l-1}(j)],    M^out[d, k] = 1[r(d) > m_L(k)]
 
-make d out_d / d x_j = 0 whenever m(j) >= m(d), so the network is autoregressive.
+(m_0 = r) make d out_d / d x_j = 0 whenever r(j) >= r(d): output d reads only inputs that
+precede it. Hidden degrees lie in 0..D-2 (a unit of degree D-1 could feed no output); they
+are drawn at random (the paper's choice, which order-agnostic training resamples) or cycled
+through 0..D-2 so that every degree is present in every layer.
 
 References:
     MADE: Masked Autoencoder for Distribution Estimation, M. Germain, K. Gregor, I. Murray,
-    H. Larochelle, 2015, eqs. (12)-(13). https://arxiv.org/abs/1502.03509
+    H. Larochelle, 2015, eqs. (10), (12)-(13). https://arxiv.org/abs/1502.03509
 """
 
 from __future__ import annotations
@@ -23,13 +26,52 @@ from torch import nn
 from pyrogen.nn.mlp import activation
 
 
+def made_masks(
+    order: torch.Tensor,
+    hidden: Sequence[int],
+    generator: torch.Generator | None = None,
+    *,
+    degrees: str = "random",
+) -> list[torch.Tensor]:
+    """Masks ``(out, in)`` of every layer, the last with ``D`` output rows, for one ordering.
+
+    Args:
+        order: permutation of 0..D-1: ``order[i]`` is the position generated i-th.
+        hidden: hidden layer sizes.
+        generator: random source of the hidden degrees (``degrees="random"``).
+        degrees: ``"random"``: m_l(k) uniform on {min m_{l-1}, ..., D-2}; ``"cyclic"``:
+            m_l(k) = k mod (D-1), every degree in every layer (with D = 1 the hidden units
+            read no input).
+    """
+    if degrees not in ("random", "cyclic"):
+        raise ValueError(f"degrees must be 'random' or 'cyclic', got {degrees!r}")
+    d = order.numel()
+    rank = torch.empty(d, dtype=torch.long)
+    rank[order] = torch.arange(d)
+    layers = [rank]
+    for size in hidden:
+        if degrees == "cyclic":
+            deg = torch.arange(size) % (d - 1) if d > 1 else torch.full((size,), -1)
+        else:
+            lo = int(layers[-1].min())
+            hi = max(d - 1, lo + 1)  # exclusive bound: degrees up to D - 2
+            deg = torch.randint(lo, hi, (size,), generator=generator)
+        layers.append(deg)
+    masks = [(deg[:, None] >= prev[None, :]).float() for prev, deg in zip(layers, layers[1:])]
+    masks.append((rank[:, None] > layers[-1][None, :]).float())
+    return masks
+
+
 class MaskedLinear(nn.Linear):
-    r"""Affine layer with a fixed binary connectivity mask: ``y = x (W * M)^T + b``.
+    r"""Affine layer with fixed binary connectivity masks: ``y = x (W * M_k)^T + b``.
+
+    Several masks (one per ordering, for order-agnostic training) share one weight.
 
     Args:
         in_features: input size.
         out_features: output size.
-        mask: ``(out_features, in_features)`` tensor of 0/1 entries.
+        mask: ``(out_features, in_features)`` 0/1 tensor, or ``(M, out_features,
+            in_features)`` for M masks.
         bias: whether to add a bias.
 
     Shapes:
@@ -40,18 +82,20 @@ class MaskedLinear(nn.Linear):
         eq. (10). https://arxiv.org/abs/1502.03509
     """
 
-    mask: torch.Tensor
+    masks: torch.Tensor
 
     def __init__(self, in_features: int, out_features: int, mask: torch.Tensor, bias: bool = True):
         super().__init__(in_features, out_features, bias=bias)
-        if mask.shape != (out_features, in_features):
+        masks = mask[None] if mask.dim() == 2 else mask
+        if masks.dim() != 3 or masks.shape[1:] != (out_features, in_features):
             raise ValueError(
-                f"mask must have shape ({out_features}, {in_features}), got {tuple(mask.shape)}"
+                f"mask must have shape ({out_features}, {in_features}) or "
+                f"(M, {out_features}, {in_features}), got {tuple(mask.shape)}"
             )
-        self.register_buffer("mask", mask.to(self.weight.dtype))
+        self.register_buffer("masks", masks.to(self.weight.dtype))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight * self.mask, self.bias)
+    def forward(self, x: torch.Tensor, mask_index: int = 0) -> torch.Tensor:
+        return F.linear(x, self.weight * self.masks[mask_index], self.bias)
 
 
 def _check_order(order: torch.Tensor | Sequence[int] | None, dim: int) -> torch.Tensor:
@@ -110,21 +154,15 @@ class AutoregressiveNN(nn.Module):
         self.input_dim, self.num_params, self.context_dim = input_dim, num_params, context_dim
         deg_in = _check_order(order, input_dim)
         self.register_buffer("order", deg_in)
-        # Hidden degrees cycle through 1..D-1 so every degree is present in every layer (no
-        # output loses all its paths); with D = 1 they are 0 and only the context gets through.
-        top = max(input_dim - 1, 1)
-        degrees = [deg_in]
-        for h in hidden:
-            deg = torch.arange(h) % top + 1 if input_dim > 1 else torch.zeros(h, dtype=torch.long)
-            degrees.append(deg)
-        layers = []
-        for d_prev, d_next in zip(degrees[:-1], degrees[1:]):
-            mask = d_next[:, None] >= d_prev[None, :]
-            layers.append(MaskedLinear(len(d_prev), len(d_next), mask))
-        self.layers = nn.ModuleList(layers)
-        deg_out = deg_in.repeat(num_params)  # output unit p * D + i has degree order[i]
-        out_mask = deg_out[:, None] > degrees[-1][None, :]
-        self.out = MaskedLinear(len(degrees[-1]), num_params * input_dim, out_mask)
+        # Cyclic hidden degrees: every degree in every layer, so no output loses all its
+        # paths; with D = 1 only the context gets through.
+        masks = made_masks(deg_in.argsort(), hidden, degrees="cyclic")
+        sizes = [input_dim, *hidden]
+        self.layers = nn.ModuleList(
+            MaskedLinear(i, o, m) for i, o, m in zip(sizes, sizes[1:], masks)
+        )
+        # output unit p * D + i reads what input i may read
+        self.out = MaskedLinear(sizes[-1], num_params * input_dim, masks[-1].repeat(num_params, 1))
         self.context_layer = nn.Linear(context_dim, hidden[0], bias=False) if context_dim else None
         # The first coordinate in the order has no hidden unit it may read, so the context
         # also feeds the outputs directly; otherwise its parameters could not depend on it.

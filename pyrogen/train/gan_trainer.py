@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from pyrogen.infer.gan_loss import GAN_KINDS, GANLoss
+from pyrogen.nn.minibatch_discrimination import MinibatchDiscrimination
 from pyrogen.train.adversarial import AdversarialSVI, GANPair, default_optimizer
 
 DEFAULT_LOSS = "nonsaturating"
@@ -71,32 +72,61 @@ def build_gan(
 
 
 def gan_stepper(module: nn.Module, config: dict[str, Any]) -> AdversarialSVI:
-    """The stepper of a :func:`build_gan` pair for a CLI config (``config["loss"]``).
+    """The stepper of a :func:`build_gan` pair for a CLI config (``config["loss"]``,
+    ``config["lr"]``, ``config["n_critic"]``; see :func:`adversarial_stepper`).
 
     A loss name ``"elbo"`` (in run directories written before the GAN had a default loss of
-    its own) stands for the GAN default, ``"nonsaturating"``. Optimizers are the papers'
-    (:func:`~pyrogen.train.adversarial.default_optimizer`), both players at ``config["lr"]``
-    when it is set; ``n_critic`` is 5 for the Wasserstein losses.
+    its own) stands for the GAN default, ``"nonsaturating"``.
     """
     if not isinstance(module, GANPair):
         raise TypeError(f"gan_stepper needs a GANPair (see build_gan), got {type(module).__name__}")
     loss = config.get("loss") or DEFAULT_LOSS
     loss = DEFAULT_LOSS if loss == "elbo" else loss
+    lr = config.get("lr")
+    n_critic = config.get("n_critic")
+    return adversarial_stepper(
+        module, loss, n_critic=None if n_critic is None else int(n_critic), lr=lr
+    )
+
+
+def adversarial_stepper(
+    pair: GANPair,
+    loss: str = DEFAULT_LOSS,
+    *,
+    n_critic: int | None = None,
+    lr: float | None = None,
+    **loss_options: Any,
+) -> AdversarialSVI:
+    """The alternating stepper of a generator/critic pair under a GAN loss.
+
+    Args:
+        pair: the generator and the critic.
+        loss: one of :data:`~pyrogen.infer.gan_loss.GAN_KINDS`.
+        n_critic: critic updates per generator update; ``None`` gives 5 for the Wasserstein
+            losses (as in both WGAN papers) and 1 otherwise.
+        lr: both players' learning rate; ``None`` keeps the paper's
+            (:func:`~pyrogen.infer.adversarial.default_optimizer`, whose algorithm and betas
+            are kept either way).
+        **loss_options: passed to :class:`~pyrogen.infer.GANLoss` (``label_smoothing``,
+            ``instance_noise``, ``unrolled_steps``, ``gp``, ...).
+    """
     _check_kind(loss)
-    if loss == "wgan-gp" and any(
-        isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.discriminator.modules()
+    mixing = (nn.modules.batchnorm._BatchNorm, MinibatchDiscrimination)
+    if (loss == "wgan-gp" or loss_options.get("gp")) and any(
+        isinstance(m, mixing) for m in pair.discriminator.modules()
     ):
         raise ValueError(
-            "the wgan-gp loss needs a critic without batch norm (the penalty is per example); "
-            "build the pair with build_gan(x_shape, loss='wgan-gp')"
+            "a gradient penalty needs a critic whose score of an example does not depend on "
+            "the rest of the batch (no batch norm, no minibatch discrimination: the penalty is "
+            "per example); build the pair with build_gan(x_shape, loss='wgan-gp')"
         )
-    n_critic = int(config.get("n_critic") or (5 if loss in ("wasserstein", "wgan-gp") else 1))
-    lr = config.get("lr")
+    if n_critic is None:
+        n_critic = 5 if loss in ("wasserstein", "wgan-gp") else 1
     optim = None if lr is None else _paper_optimizer_at(loss, float(lr))
     return AdversarialSVI(
-        module.generator,
-        module.discriminator,
-        GANLoss(loss),
+        pair.generator,
+        pair.discriminator,
+        GANLoss(loss, **loss_options),
         optim_g=optim,
         optim_d=optim,
         n_critic=n_critic,
@@ -135,10 +165,7 @@ def make_gan_trainer(
         dataset_shape: shape of one example, see :func:`build_gan`.
         loss: one of :data:`~pyrogen.infer.gan_loss.GAN_KINDS`.
         z_dim, arch, hidden, num_classes, width: see :func:`build_gan`.
-        n_critic: critic updates per generator update; ``None`` gives 5 for the Wasserstein
-            losses (as in both WGAN papers) and 1 otherwise.
-        **loss_options: passed to :class:`~pyrogen.infer.GANLoss` (``label_smoothing``,
-            ``instance_noise``, ``unrolled_steps``, ``gp``, ...).
+        n_critic, loss_options: see :func:`adversarial_stepper`.
 
     Example:
         >>> from pyrogen.train import make_gan_trainer
@@ -150,8 +177,4 @@ def make_gan_trainer(
     # Any gradient penalty (also gp= on another loss) needs a critic without batch norm.
     norm = "layer" if loss == "wgan-gp" or loss_options.get("gp") else None
     pair = build_gan(dataset_shape, z_dim, hidden, loss, arch, num_classes, width, norm)
-    if n_critic is None:
-        n_critic = 5 if loss in ("wasserstein", "wgan-gp") else 1
-    return AdversarialSVI(
-        pair.generator, pair.discriminator, GANLoss(loss, **loss_options), n_critic=n_critic
-    )
+    return adversarial_stepper(pair, loss, n_critic=n_critic, **loss_options)

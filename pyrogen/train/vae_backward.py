@@ -24,7 +24,8 @@ What this buys: autograd records about a hundred graph nodes per step and runs e
 its engine; here the step is the GEMMs plus about twenty elementwise kernels, with no graph.
 The intermediates are written into buffers kept from one step to the next (:class:`_Workspace`):
 a fresh tensor of a few MB is served from new pages that the operating system maps and zeroes
-on first touch, which at K = 50 cost 7 to 25 thousand page faults and a fifth of the step.
+on first touch, which at K = 50 and batch 128 cost a median of 10.6 thousand page faults
+and 1.13x the step time (``benchmarks/results/page_faults.md``).
 Used by :class:`~pyrogen.train.SVITrainer` when :func:`supports_manual_backward` says so
 (MLP encoder and decoder, a Bernoulli likelihood, an activation listed below); every other
 model takes the autograd fast path. With ``compile=True`` the trainer hands this same step

@@ -9,22 +9,24 @@ from typing import Any
 import torch
 
 from pyrogen.models.vq_vae import VQVAE
+from pyrogen.models.vq_vae2 import VQVAE2
 from pyrogen.train.stepper import make_adam
 
 
 class VQVAETrainer:
     """Stage-1 VQ-VAE updates (:class:`~pyrogen.train.Stepper` protocol): one Adam step on
-    :meth:`~pyrogen.models.VQVAE.losses` per batch; reports reconstruction, both VQ terms,
-    perplexity and codebook usage.
+    :meth:`~pyrogen.models.VQVAE.losses` (or :meth:`~pyrogen.models.VQVAE2.losses`) per
+    batch; reports reconstruction, both VQ terms, perplexity and codebook usage.
 
     Args:
-        module: a :class:`~pyrogen.models.VQVAE`.
+        module: a :class:`~pyrogen.models.VQVAE` or a two-level
+            :class:`~pyrogen.models.VQVAE2`.
         lr: Adam learning rate (the paper: 2e-4).
     """
 
-    def __init__(self, module: VQVAE, lr: float = 2e-4):
-        if not isinstance(module, VQVAE):
-            raise TypeError(f"VQVAETrainer needs a VQVAE, got {type(module).__name__}")
+    def __init__(self, module: VQVAE | VQVAE2, lr: float = 2e-4):
+        if not isinstance(module, VQVAE | VQVAE2):
+            raise TypeError(f"VQVAETrainer needs a VQVAE or VQVAE2, got {type(module).__name__}")
         self.module = module
         self._lr = lr
         self._optim: torch.optim.Optimizer | None = None

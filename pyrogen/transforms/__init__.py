@@ -9,11 +9,14 @@ from pyrogen.transforms.autoregressive import (
 from pyrogen.transforms.base import FlowTransform
 from pyrogen.transforms.conv1x1 import InvertibleConv1x1
 from pyrogen.transforms.coupling import AffineCoupling
+from pyrogen.transforms.irevnet import IRevNet, IRevNetBlock
 from pyrogen.transforms.permutation import Permutation
 from pyrogen.transforms.planar import ConditionalPlanar, ConditionedPlanar, Planar
 from pyrogen.transforms.radial import ConditionalRadial, ConditionedRadial, Radial
 
 __all__ = [
+    "IRevNet",
+    "IRevNetBlock",
     "ActNorm",
     "AffineAutoregressive",
     "AffineCoupling",

@@ -11,7 +11,9 @@ With ``(mu, s) = MADE(v)`` autoregressive in ``v`` (output i sees ``v_<i`` only)
 Either way the Jacobian is triangular and ``log |det dy/dx| = sum_i s_i``. The sequential
 passes iterate ``v <- update(v)`` D times from zero: after k passes the coordinates of degree
 <= k are exact, so after D passes all are. ``s`` is soft-bounded, ``s = B tanh(s_raw / B)``,
-so one bad step cannot overflow ``exp``.
+so one bad step cannot overflow ``exp``. The conditioner is a MADE by default; any
+autoregressive network ``v (..., D) -> (..., 2, D)`` can take its place (e.g. the causal
+convolutions of :mod:`pyrogen.nn.causal_conditioners`, which serve every length D).
 
 References:
     Improved Variational Inference with Inverse Autoregressive Flow, D. P. Kingma,
@@ -25,9 +27,11 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from pyro.distributions.conditional import ConditionalTransformModule
+from torch import nn
 from torch.distributions import Transform, constraints
 
 from pyrogen.nn.made import AutoregressiveNN
@@ -46,7 +50,7 @@ class _AffineAutoregressiveMixin(abc.ABC):
     """The math shared by the unconditional and the conditioned transforms."""
 
     direction: str
-    log_scale_bound: float
+    log_scale_bound: float | None
 
     @abc.abstractmethod
     def _conditioner(self, v: torch.Tensor) -> torch.Tensor:
@@ -55,6 +59,8 @@ class _AffineAutoregressiveMixin(abc.ABC):
     def _shift_log_scale(self, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         shift, raw = self._conditioner(v).unbind(-2)
         bound = self.log_scale_bound
+        if bound is None:
+            return shift, raw
         return shift, bound * torch.tanh(raw / bound)
 
     def _remember(self, x: torch.Tensor, y: torch.Tensor, log_scale: torch.Tensor) -> None:
@@ -88,6 +94,10 @@ class _AffineAutoregressiveMixin(abc.ABC):
         return x
 
     def log_abs_det_jacobian(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.log_scales(x, y).sum(-1)
+
+    def log_scales(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The per-coordinate log |dy_i / dx_i| = s_i, ``(..., D)`` (their sum is the log-det)."""
         last = getattr(self, "_last", None)
         if (
             last is not None
@@ -98,20 +108,22 @@ class _AffineAutoregressiveMixin(abc.ABC):
             log_scale = last[2]
         else:
             log_scale = self._shift_log_scale(x if self.direction == "iaf" else y)[1]
-        return log_scale.sum(-1)
+        return log_scale
 
 
 class AffineAutoregressive(_AffineAutoregressiveMixin, FlowTransform):
     r"""Affine autoregressive flow on R^D, ``y = x exp(s) + mu`` with a MADE conditioner.
 
     Args:
-        dim: D.
+        dim: D; ``None`` with a ``conditioner`` that serves any length.
         hidden: hidden sizes of the MADE conditioner.
         direction: ``"iaf"`` (conditioner reads x: one-pass forward, D-pass inverse) or
             ``"maf"`` (conditioner reads y: one-pass inverse/log_prob, D-pass forward).
         order: degree of each coordinate, a permutation of 1..D (default natural order);
             stacks alternate orders so every coordinate gets to condition on the others.
-        log_scale_bound: B in ``s = B tanh(s_raw / B)``.
+        log_scale_bound: B in ``s = B tanh(s_raw / B)``; ``None``: s = s_raw.
+        conditioner: an autoregressive network ``(..., D) -> (..., 2, D)`` in place of the
+            MADE (``hidden`` and ``order`` then do not apply).
         cache_size: 1 remembers the last ``(x, y)`` pair; 0 (default) never does, since the
             parameters change between calls and a remembered pair would go stale.
 
@@ -137,21 +149,29 @@ class AffineAutoregressive(_AffineAutoregressiveMixin, FlowTransform):
 
     def __init__(
         self,
-        dim: int,
+        dim: int | None,
         hidden: Sequence[int] = (64, 64),
         direction: str = "iaf",
         order: torch.Tensor | Sequence[int] | None = None,
-        log_scale_bound: float = 5.0,
+        log_scale_bound: float | None = 5.0,
         cache_size: int = 0,
+        conditioner: nn.Module | None = None,
     ):
         super().__init__(cache_size=cache_size)
+        if dim is None and conditioner is None:
+            raise ValueError("dim=None needs a conditioner that serves any length")
         self.dim = dim
         self.direction = _check_direction(direction)
         self.log_scale_bound = log_scale_bound
-        self.nn = AutoregressiveNN(dim, hidden, num_params=2, order=order)
+        self.nn = (
+            conditioner
+            if conditioner is not None
+            else AutoregressiveNN(cast(int, dim), hidden, num_params=2, order=order)
+        )
 
     def _conditioner(self, v: torch.Tensor) -> torch.Tensor:
-        check_event(v, (self.dim,), "AffineAutoregressive")
+        if self.dim is not None:
+            check_event(v, (self.dim,), "AffineAutoregressive")
         return self.nn(v)
 
 

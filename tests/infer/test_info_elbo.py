@@ -7,7 +7,8 @@ from pyro.contrib.gp.kernels import RBF
 from pyro.infer import Trace_ELBO
 from pyro.infer.trace_mmd import _compute_mmd
 
-from pyrogen.infer import InfoVAE_ELBO, mmd_rbf
+from pyrogen.infer import InfoVAE_ELBO
+from pyrogen.metrics import mmd
 from pyrogen.models import VAE, InfoVAE
 from pyrogen.train import SVITrainer
 
@@ -25,10 +26,20 @@ def test_mmd_matches_pyro_and_the_gaussian_closed_form():
         return (l2 / (l2 + 2)) ** (d / 2) * math.exp(-sq / (2 * (l2 + 2)))
 
     analytic = 2 * ek(0.0) - 2 * ek(1.0)
-    ours = mmd_rbf(x, y, kernel)
-    assert torch.allclose(ours, _compute_mmd(x, y, kernel))
+    ours = mmd(x, y, bandwidth=l2**0.5, unbiased=False)
+    assert torch.allclose(ours.float(), _compute_mmd(x, y, kernel))
     assert float(ours) == pytest.approx(analytic, abs=0.01)
-    assert abs(float(mmd_rbf(x, torch.randn(n, d), kernel))) < 0.005
+    assert abs(float(mmd(x, torch.randn(n, d), bandwidth=l2**0.5, unbiased=False))) < 0.005
+    # both estimators against the kernel matrices written out (the unbiased one drops the
+    # diagonal k(x_i, x_i) = 1 of the self-similarities)
+    a, b = x[:200].double(), y[:200].double()
+    kaa, kbb, kab = (
+        torch.exp(-(torch.cdist(u, v) ** 2) / (2 * l2)) for u, v in ((a, a), (b, b), (a, b))
+    )
+    biased = kaa.mean() + kbb.mean() - 2 * kab.mean()
+    unbiased = (kaa.sum() - 200 + kbb.sum() - 200) / (200 * 199) - 2 * kab.mean()
+    assert float(mmd(a, b, bandwidth=l2**0.5, unbiased=False)) == pytest.approx(float(biased))
+    assert float(mmd(a, b, bandwidth=l2**0.5)) == pytest.approx(float(unbiased))
 
 
 def _loss_and_grads(vae, loss, x, seed=0):

@@ -34,10 +34,10 @@ def dependency_matrix(m, x, y=None):
     d = m.num_positions
 
     def f(inp):
-        return m(inp, y).reshape(m.head.num_params, d)
+        return m(inp, y).reshape(m.head.params_per_value, d)
 
     jac = torch.autograd.functional.jacobian(f, x)  # (P, D, 1, *x_shape)
-    return jac.reshape(m.head.num_params, d, d).abs().sum(0)
+    return jac.reshape(m.head.params_per_value, d, d).abs().sum(0)
 
 
 def check_causal(m, y=None):

@@ -26,6 +26,7 @@ from pyrogen.models import (
     MADE,
     VAE,
     VQVAE,
+    VQVAE2,
     CodePixelCNN,
     FactorVAE,
     FiniteMemoryMLP,
@@ -41,6 +42,7 @@ from pyrogen.models import (
     LinearGaussianVAE,
     PixelCNN,
     PixelCNNpp,
+    PixelVAE,
     RNNDensity,
     TransformerDensity,
     WaveNet,
@@ -129,6 +131,10 @@ CASES: dict[str, Case] = {
         lambda: PixelCNN((1, 3, 3), channels=4, num_layers=1, first_kernel=3),
         lambda: _binary(1, 3, 3),
     ),
+    "pixel_vae": Case(
+        lambda: PixelVAE((1, 4, 4), z_dim=2, hidden=8, channels=4, num_layers=2, cond_channels=2),
+        lambda: _binary(1, 4, 4),
+    ),
     "gated_pixelcnn": Case(
         lambda: GatedPixelCNN((1, 3, 3), channels=4, num_layers=1), lambda: _binary(1, 3, 3)
     ),
@@ -163,6 +169,15 @@ CASES: dict[str, Case] = {
         no_gradient={
             "encoder.": "the guide is a point mass on the nearest codes (no gradient reaches "
             "the encoder; the straight-through stage-1 loss trains it)"
+        },
+    ),
+    "vqvae2": Case(
+        lambda: VQVAE2((1, 4, 4), num_codes=3, code_dim=2, hidden=16),
+        lambda: torch.rand(8, 1, 4, 4),
+        no_gradient={
+            prefix: "the guide is a point mass on the nearest top and bottom codes (no "
+            "gradient reaches the encoders; the straight-through stage-1 loss trains them)"
+            for prefix in ("encoder_", "top_to_bottom.", "pre_quantize_bottom.")
         },
     ),
     "gaussian_mixture": Case(

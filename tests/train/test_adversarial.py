@@ -144,7 +144,23 @@ def test_registered_cli_model_builds_the_stepper_for_a_loss_name():
     assert isinstance(stepper, AdversarialSVI) and stepper.n_critic == 5
     assert stepper.loss.kind == "wgan-gp" and stepper.generator is module.generator
     assert spec.stepper(module, {"loss": "elbo"}).loss.kind == "nonsaturating"
-    with pytest.raises(ValueError, match="without batch norm"):
+    with pytest.raises(ValueError, match="no batch norm"):
         spec.stepper(spec.build((1, 8, 8), loss="hinge"), {"loss": "wgan-gp"})
     with pytest.raises(ValueError, match="expected one of"):
         spec.stepper(module, {"loss": "wgan"})
+
+
+def test_a_gradient_penalty_refuses_a_critic_that_mixes_examples():
+    """Batch norm and minibatch discrimination make one example's score depend on the others,
+    so the per-example gradient penalty of WGAN-GP would be wrong: refused."""
+    from pyrogen.infer import adversarial_stepper, build_gan
+    from pyrogen.infer.adversarial import GANPair
+    from pyrogen.models import Discriminator
+
+    pair = build_gan((2,), hidden=(8,), loss="wgan-gp")
+    adversarial_stepper(pair, "wgan-gp")  # the plain MLP critic is accepted
+    mixing = GANPair(pair.generator, Discriminator((2,), (8,), minibatch_features=4))
+    with pytest.raises(ValueError, match="no minibatch discrimination"):
+        adversarial_stepper(mixing, "wgan-gp")
+    with pytest.raises(ValueError, match="no batch norm"):
+        adversarial_stepper(mixing, "nonsaturating", gp=10.0)

@@ -1,6 +1,6 @@
 import torch
 
-from pyrogen.infer import AnnealedELBO, BetaELBO
+from pyrogen.infer import BetaELBO, LinearWarmup
 from pyrogen.models import VAE
 from pyrogen.train import SVITrainer
 
@@ -14,18 +14,18 @@ def test_surrogates_are_not_reported_as_an_elbo():
     x = _x()
     assert "elbo" in SVITrainer(VAE((1, 4, 4), z_dim=2, hidden=(8,))).step(x)
     assert "elbo" in SVITrainer(VAE((1, 4, 4), z_dim=2, hidden=(8,)), BetaELBO(1.0)).step(x)
-    for loss in (BetaELBO(4.0), BetaELBO(1.0, capacity=5.0), AnnealedELBO(warmup_steps=10)):
+    for loss in (BetaELBO(4.0), BetaELBO(1.0, capacity=5.0), BetaELBO(LinearWarmup(10))):
         out = SVITrainer(VAE((1, 4, 4), z_dim=2, hidden=(8,)), loss).step(x)
         assert set(out) == {"loss"}, type(loss).__name__
 
 
 def test_schedule_position_travels_with_the_checkpoint():
     x = _x()
-    trainer = SVITrainer(VAE((1, 4, 4), z_dim=2, hidden=(8,)), AnnealedELBO(warmup_steps=10))
+    trainer = SVITrainer(VAE((1, 4, 4), z_dim=2, hidden=(8,)), BetaELBO(LinearWarmup(10)))
     for _ in range(3):
         trainer.step(x)
     state = trainer.state_dict()
     assert state["loss"] == {"num_steps": 3}
-    resumed = SVITrainer(VAE((1, 4, 4), z_dim=2, hidden=(8,)), AnnealedELBO(warmup_steps=10))
+    resumed = SVITrainer(VAE((1, 4, 4), z_dim=2, hidden=(8,)), BetaELBO(LinearWarmup(10)))
     resumed.load_state_dict(state)
     assert resumed.loss.num_steps == 3

@@ -48,6 +48,11 @@ CASES = {
     "actnorm_image": (_actnorm(3), (2, 3, 3)),
     "conv1x1": (lambda: T.InvertibleConv1x1(3), (3, 2, 2)),
     "permutation": (lambda: T.Permutation(5), (5,)),
+    # Images stored flat: (4, 3, 3) is R^36; the downsampling block maps the (4, 4, 4)
+    # image to the (16, 2, 2) image, R^64 to R^64.
+    "irevnet_block": (lambda: T.IRevNetBlock((4, 3, 3), hidden=5), (36,)),
+    "irevnet_block_down": (lambda: T.IRevNetBlock((4, 4, 4), 5, downsample=True), (64,)),
+    "irevnet": (lambda: T.IRevNet((1, 4, 4), depths=(1, 1), hidden=4), (16,)),
 }
 
 # name -> (builder, event shape, context_dim)

@@ -3,8 +3,8 @@ import pytest
 import torch
 from pyro.infer import TraceMeanField_ELBO
 
+from pyrogen.infer import BetaELBO, FreeBitsELBO, LinearWarmup
 from pyrogen.infer.analytic_kl import elbo_terms
-from pyrogen.infer.kl_schedule import AnnealedELBO, FreeBitsELBO
 from pyrogen.models import VAE, LinearGaussianVAE
 
 
@@ -25,7 +25,7 @@ def _loss_and_grads(loss, vae, x, seed=0):
 
 def test_beta_one_equals_trace_mean_field_elbo_in_value_and_gradient():
     vae, x = _setup()
-    ours, g1 = _loss_and_grads(AnnealedELBO(warmup_steps=0), vae, x)
+    ours, g1 = _loss_and_grads(BetaELBO(kl="closed_form"), vae, x)
     ref, g2 = _loss_and_grads(TraceMeanField_ELBO(), vae, x)
     assert torch.allclose(ours, ref, atol=1e-5)
     for a, b in zip(g1, g2):
@@ -59,7 +59,7 @@ def test_linear_vae_terms_average_to_its_closed_form_elbo():
 
 def test_warmup_schedule_and_beta_below_one():
     vae, x = _setup()
-    loss = AnnealedELBO(warmup_steps=4, beta_start=0.0, beta_end=0.5)
+    loss = BetaELBO(LinearWarmup(4, 0.0, 0.5), kl="closed_form")
     betas = []
     for _ in range(6):
         betas.append(loss.beta)
@@ -93,5 +93,11 @@ def test_free_bits_remove_the_kl_gradient_below_the_threshold():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="free_bits must be >= 0"):
         FreeBitsELBO(-1.0)
-    with pytest.raises(ValueError, match="must be >= 0"):
-        AnnealedELBO(beta_end=-0.5)
+    with pytest.raises(ValueError, match="start, end >= 0"):
+        LinearWarmup(10, end=-0.5)
+    with pytest.raises(ValueError, match="beta must be >= 0"):
+        BetaELBO(-1.0)
+    with pytest.raises(ValueError, match="one particle"):
+        BetaELBO(kl="closed_form", num_particles=2)
+    with pytest.raises(ValueError, match="kl must be"):
+        BetaELBO(kl="exact")
