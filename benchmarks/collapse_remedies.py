@@ -19,7 +19,7 @@ import pyro
 import torch
 
 from pyrogen.data import load
-from pyrogen.infer import BetaELBO, FreeBitsELBO, LinearWarmup, SVITrainer
+from pyrogen.infer import BetaELBO, FreeBitsELBO, LinearWarmup
 from pyrogen.metrics import log_likelihood
 from pyrogen.models import VAE
 from pyrogen.train import SVITrainer

@@ -28,11 +28,10 @@ import pyro
 import torch
 
 from pyrogen.data import load
-from pyrogen.infer import IWAE_ELBO, SVITrainer
+from pyrogen.infer import IWAE_ELBO
 from pyrogen.metrics import log_likelihood
 from pyrogen.models import VAE
 from pyrogen.train import SVITrainer
-from pyrogen.train.fast_elbo import VAEObjective
 
 
 def peak_rss_mib() -> float:

@@ -41,7 +41,7 @@ import torch
 from pyro.infer import Trace_ELBO
 
 from pyrogen.data import DATASETS, DatasetNotFoundError, load
-from pyrogen.infer import IWAE_ELBO, SVITrainer, make_adam
+from pyrogen.infer import IWAE_ELBO
 from pyrogen.metrics import active_units, log_likelihood
 from pyrogen.models import HierarchicalVAE
 from pyrogen.models.hierarchical_vae import default_hidden

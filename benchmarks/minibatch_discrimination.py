@@ -27,9 +27,10 @@ import torch
 from matplotlib.figure import Figure
 
 from pyrogen.data import twenty_five_gaussians, twenty_five_gaussians_centers
-from pyrogen.infer import AdversarialSVI, GANLoss
+from pyrogen.infer import GANLoss
 from pyrogen.metrics import mode_coverage
 from pyrogen.models import Discriminator, Generator
+from pyrogen.train import AdversarialSVI
 
 STD = 0.05  # std of each grid mode (pyrogen.data.twenty_five_gaussians)
 

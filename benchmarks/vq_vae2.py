@@ -24,8 +24,9 @@ import pyro
 import torch
 
 from pyrogen.data import load
-from pyrogen.models import VQVAE, VQVAE2, CodePixelCNN, VQVAETrainer
+from pyrogen.models import VQVAE, VQVAE2, CodePixelCNN
 from pyrogen.plots import save_image_grid
+from pyrogen.train import VQVAETrainer
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -26,7 +26,7 @@ import pyro
 import torch
 
 from pyrogen.data import collapse_gaussian, load, template_sequences
-from pyrogen.infer import BetaELBO, FreeBitsELBO, LinearWarmup, SVITrainer
+from pyrogen.infer import BetaELBO, FreeBitsELBO, LinearWarmup
 from pyrogen.models import VAE, LinearGaussianVAE, WindowedARVAE
 from pyrogen.train import SVITrainer
 

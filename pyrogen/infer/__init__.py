@@ -17,9 +17,9 @@ from pyrogen.infer.distillation import (
     mc_entropy,
 )
 from pyrogen.infer.f_divergences import F_DIVERGENCES, FDivergence, get_f_divergence
+from pyrogen.infer.free_bits import FreeBitsELBO
 from pyrogen.infer.gan_loss import GAN_KINDS, GANLoss
 from pyrogen.infer.gradient_variance import GradientStats, gradient_variance
-from pyrogen.infer.free_bits import FreeBitsELBO
 from pyrogen.infer.info_elbo import InfoVAE_ELBO
 from pyrogen.infer.iwae import IWAE_ELBO
 from pyrogen.infer.nvil import NVILBaseline

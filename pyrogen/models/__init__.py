@@ -15,6 +15,7 @@ from pyrogen.models.flow_density import FlowDensity
 from pyrogen.models.gan import Discriminator, Generator
 from pyrogen.models.gated_pixelcnn import GatedPixelCNN
 from pyrogen.models.gaussian_mixture import GaussianMixture, kmeans
+from pyrogen.models.glow import Glow
 from pyrogen.models.hierarchical_vae import HierarchicalVAE
 from pyrogen.models.iaf_student import IAFStudent, iaf_step
 from pyrogen.models.info_vae import InfoVAE
@@ -65,6 +66,7 @@ __all__ = [
     "Sampler",
     "draws_means",
     "implements",
+    "Glow",
     "VQVAE2",
     "apply_attribute",
     "attribute_vector",

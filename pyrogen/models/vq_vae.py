@@ -26,7 +26,6 @@ from torch import nn
 
 from pyrogen.models.base import PyroModel
 from pyrogen.models.likelihoods import Likelihood, get_likelihood
-from pyrogen.models.vq_vae2 import VQVAE2
 from pyrogen.nn.quantize import Quantized, VectorQuantizer
 from pyrogen.validation import (
     check_dtype,

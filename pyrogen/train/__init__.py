@@ -24,8 +24,9 @@ from pyrogen.train.em import GradientEM
 from pyrogen.train.factor_vae_trainer import FactorVAETrainer
 from pyrogen.train.fast_elbo import FastPathUnavailable, VAEObjective, fast_objective
 from pyrogen.train.fit import TrainingDivergedError, fit, load_stepper_state, resolve_device
-from pyrogen.train.gan_trainer import build_gan, gan_stepper, make_gan_trainer
+from pyrogen.train.gan_trainer import adversarial_stepper, build_gan, gan_stepper, make_gan_trainer
 from pyrogen.train.interrupt import TrainingInterrupted
+from pyrogen.train.robust_gan import SigmoidDiscriminator, robust_mean_gan
 from pyrogen.train.schedules import cosine_schedule, iwae_schedule, step_schedule
 from pyrogen.train.stepper import Stepper, make_adam
 from pyrogen.train.svi_adapter import SVIAdapter
@@ -53,6 +54,8 @@ __all__ = [
     "TrainingInterrupted",
     "VAEObjective",
     "VQVAETrainer",
+    "SigmoidDiscriminator",
+    "adversarial_stepper",
     "build_gan",
     "cosine_schedule",
     "default_optimizer",
@@ -67,6 +70,7 @@ __all__ = [
     "make_adam",
     "make_gan_trainer",
     "resolve_device",
+    "robust_mean_gan",
     "save_checkpoint",
     "sharded_log_likelihood",
     "step_schedule",

@@ -105,7 +105,7 @@ def adversarial_stepper(
         n_critic: critic updates per generator update; ``None`` gives 5 for the Wasserstein
             losses (as in both WGAN papers) and 1 otherwise.
         lr: both players' learning rate; ``None`` keeps the paper's
-            (:func:`~pyrogen.infer.adversarial.default_optimizer`, whose algorithm and betas
+            (:func:`~pyrogen.train.adversarial.default_optimizer`, whose algorithm and betas
             are kept either way).
         **loss_options: passed to :class:`~pyrogen.infer.GANLoss` (``label_smoothing``,
             ``instance_noise``, ``unrolled_steps``, ``gp``, ...).

@@ -9,7 +9,14 @@ from pyrogen.data.download import sha256_file
 
 
 def test_list_datasets_names_every_registered_dataset():
-    assert list_datasets() == ["binarized_mnist", "digits", "fashion_mnist", "mnist", "omniglot", "signals"]
+    assert list_datasets() == [
+        "binarized_mnist",
+        "digits",
+        "fashion_mnist",
+        "mnist",
+        "omniglot",
+        "signals",
+    ]
     assert set(list_datasets()) == set(DATASETS)
 
 

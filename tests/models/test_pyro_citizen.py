@@ -34,6 +34,7 @@ from pyrogen.models import (
     GatedPixelCNN,
     GaussianMixture,
     Generator,
+    Glow,
     HierarchicalVAE,
     InfoGANGenerator,
     InfoVAE,
@@ -125,6 +126,10 @@ CASES: dict[str, Case] = {
     "flow_density_dequantized": Case(
         lambda: FlowDensity((1, 2, 2), flow="realnvp", num_layers=2, hidden=(8,), dequantize=2),
         lambda: _binary(1, 2, 2),
+    ),
+    "glow": Case(
+        lambda: Glow((1, 4, 4), num_levels=2, num_steps=1, hidden=4),
+        lambda: torch.randint(0, 256, (8, 1, 4, 4)) / 255.0,
     ),
     "made": Case(lambda: MADE((1, 3, 3), hidden=(8,)), lambda: _binary(1, 3, 3)),
     "pixelcnn": Case(

@@ -153,9 +153,9 @@ def test_registered_cli_model_builds_the_stepper_for_a_loss_name():
 def test_a_gradient_penalty_refuses_a_critic_that_mixes_examples():
     """Batch norm and minibatch discrimination make one example's score depend on the others,
     so the per-example gradient penalty of WGAN-GP would be wrong: refused."""
-    from pyrogen.infer import adversarial_stepper, build_gan
-    from pyrogen.infer.adversarial import GANPair
     from pyrogen.models import Discriminator
+    from pyrogen.train import adversarial_stepper, build_gan
+    from pyrogen.train.adversarial import GANPair
 
     pair = build_gan((2,), hidden=(8,), loss="wgan-gp")
     adversarial_stepper(pair, "wgan-gp")  # the plain MLP critic is accepted

@@ -48,6 +48,13 @@ CASES = {
     "actnorm_image": (_actnorm(3), (2, 3, 3)),
     "conv1x1": (lambda: T.InvertibleConv1x1(3), (3, 2, 2)),
     "permutation": (lambda: T.Permutation(5), (5,)),
+    "squeeze": (lambda: T.Squeeze(), (2, 4, 2)),
+    "conv_coupling": (lambda: T.ConvAffineCoupling(3, hidden=4), (3, 3, 2)),
+    "conv_coupling_swap": (lambda: T.ConvAffineCoupling(4, hidden=4, swap=True), (4, 2, 2)),
+    "conv_coupling_additive": (
+        lambda: T.ConvAffineCoupling(2, hidden=4, mode="additive"),
+        (2, 2, 3),
+    ),
     # Images stored flat: (4, 3, 3) is R^36; the downsampling block maps the (4, 4, 4)
     # image to the (16, 2, 2) image, R^64 to R^64.
     "irevnet_block": (lambda: T.IRevNetBlock((4, 3, 3), hidden=5), (36,)),
@@ -79,7 +86,10 @@ def test_transform_contract(name, dtype):
     builder, event = CASES[name]
     t = _seeded(builder).to(dtype)
     x = 1.5 * torch.randn(3, *event, dtype=dtype)
-    check_transform(t, x, factory=lambda: builder().to(dtype))
+    # Fresh codomain points f(x) + noise, shaped like f(x): Squeeze changes the event shape.
+    with torch.no_grad():
+        y = t.with_cache(0)(x)
+    check_transform(t, x, fresh_y=y + torch.randn_like(y), factory=lambda: builder().to(dtype))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
