@@ -100,7 +100,9 @@ start = small[torch.randperm(small.shape[0], generator=gen)[:8]]
 gmm_grad = GaussianMixture(8, 2).double()
 gmm_grad.set_params(torch.full((8,), 1 / 8).double(), start, torch.eye(2).double().expand(8, 2, 2))
 em = GradientEM(gmm_grad.model, gmm_grad.parameters(), m_steps=10 if SMOKE else 30, lr=0.05)
-grad_history = [em.step(small) / small.shape[0] for _ in range(3 if SMOKE else 15)]
+grad_history = [
+    float(em.step(small)["log_lik"]) / small.shape[0] for _ in range(3 if SMOKE else 15)
+]
 gmm_closed = GaussianMixture(8, 2).double()
 gmm_closed.set_params(
     torch.full((8,), 1 / 8).double(), start, torch.eye(2).double().expand(8, 2, 2)

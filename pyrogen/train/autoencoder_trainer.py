@@ -14,10 +14,10 @@ from typing import Any
 import torch
 
 from pyrogen.models.autoencoder import Autoencoder
-from pyrogen.train.stepper import make_adam
+from pyrogen.train.stepper import LazyAdam
 
 
-class AutoencoderTrainer:
+class AutoencoderTrainer(LazyAdam):
     r"""Minimizes ``module.losses(x)["loss"]`` per batch (:class:`~pyrogen.train.Stepper`).
 
     ``step(x)`` and ``evaluate(x)`` report every term of ``losses`` (``"loss"``, ``"recon"``,
@@ -56,12 +56,8 @@ class AutoencoderTrainer:
         self._lr = lr
         self._optim = optim
 
-    @property
-    def optim(self) -> torch.optim.Optimizer:
-        # Built lazily so that it holds the parameters after fit() moved the module.
-        if self._optim is None:
-            self._optim = make_adam(self.module.parameters(), lr=self._lr)
-        return self._optim
+    def _optimized(self) -> list[torch.Tensor]:
+        return list(self.module.parameters())
 
     def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if not self.module.training:

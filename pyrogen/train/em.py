@@ -52,7 +52,7 @@ class GradientEM:
         >>> x = torch.cat([torch.randn(40, 1) - 4, torch.randn(40, 1) + 4])
         >>> gmm = GaussianMixture(2, 1)
         >>> em = GradientEM(gmm.model, gmm.parameters(), m_steps=10, lr=0.1)
-        >>> history = [em.step(x) for _ in range(4)]
+        >>> history = [float(em.step(x)["log_lik"]) for _ in range(4)]
         >>> all(b >= a - 1e-4 for a, b in zip(history, history[1:]))
         True
 
@@ -118,8 +118,10 @@ class GradientEM:
 
         return posterior_guide
 
-    def step(self, *args: Any, **kwargs: Any) -> float:
-        """One E-step and M-step; returns log p(X | theta) after the step."""
+    def step(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        """One E-step and M-step (the :class:`~pyrogen.train.Stepper` protocol): returns
+        ``{"log_lik": log p(X | theta), "loss": -log p(X | theta) per example}`` after the
+        step, as 0-dim tensors."""
         guide = self.e_step(*args, **kwargs)
         snapshot = [p.detach().clone() for p in self.params]
         before = -self._elbo.loss(self.model, guide, *args, **kwargs)
@@ -134,4 +136,6 @@ class GradientEM:
             with torch.no_grad():
                 for p, old in zip(self.params, snapshot):
                     p.copy_(old)
-        return self.log_likelihood(*args, **kwargs)
+        log_lik = torch.tensor(self.log_likelihood(*args, **kwargs))
+        batch = next((a.shape[0] for a in args if isinstance(a, torch.Tensor) and a.dim()), 1)
+        return {"log_lik": log_lik, "loss": -log_lik / batch}

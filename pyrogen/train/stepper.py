@@ -43,6 +43,26 @@ class Stepper(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+class LazyAdam:
+    """The ``optim`` of a stepper, built on first use: by then ``fit`` has moved the module to
+    its device and a first batch has created any lazily built parameters, so the optimizer
+    holds the tensors that train. A stepper sets ``_lr`` (and ``_optim``: ``None``, or an
+    optimizer of the user's) and says which tensors train in :meth:`_optimized`."""
+
+    _optim: torch.optim.Optimizer | None
+    _lr: float
+
+    def _optimized(self) -> list[torch.Tensor]:
+        """The tensors the default Adam updates."""
+        raise NotImplementedError
+
+    @property
+    def optim(self) -> torch.optim.Optimizer:
+        if self._optim is None:
+            self._optim = make_adam(self._optimized(), lr=self._lr)
+        return self._optim
+
+
 def make_adam(
     params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
 ) -> torch.optim.Optimizer:

@@ -23,12 +23,12 @@ from pyrogen.train.adam_step import FusedAdamStep
 from pyrogen.train.distributed import DistContext
 from pyrogen.train.objective import TrainingObjective, batch_of, compile_objective
 from pyrogen.train.pyro_objective import PyroObjective, check_jit_params
-from pyrogen.train.stepper import make_adam
+from pyrogen.train.stepper import LazyAdam
 from pyrogen.train.trainer_state import TrainerState
 from pyrogen.train.update_rule import UpdateRule, UpdateSteps
 
 
-class SVITrainer(TrainerState, UpdateSteps):
+class SVITrainer(LazyAdam, TrainerState, UpdateSteps):
     r"""Stochastic variational inference: one torch optimizer over every parameter.
 
     Each step minimizes ``loss`` per example, ``loss(model, guide, *batch) / B`` (the negative
@@ -200,13 +200,8 @@ class SVITrainer(TrainerState, UpdateSteps):
         """Every tensor the optimizer updates (known after the first batch)."""
         return list(self._params)
 
-    @property
-    def optim(self) -> torch.optim.Optimizer:
-        # Built lazily so that it sees the parameters after fit() moved the module and after
-        # the first batch created any lazily built ones.
-        if self._optim is None:
-            self._optim = make_adam(self._trainable(), lr=self._lr)
-        return self._optim
+    def _optimized(self) -> list[torch.Tensor]:
+        return self._trainable()
 
     def _trainable(self) -> list[torch.Tensor]:
         params: list[torch.Tensor] = [p for p in self.module.parameters() if p.requires_grad]

@@ -10,10 +10,10 @@ import torch
 
 from pyrogen.models.vq_vae import VQVAE
 from pyrogen.models.vq_vae2 import VQVAE2
-from pyrogen.train.stepper import make_adam
+from pyrogen.train.stepper import LazyAdam
 
 
-class VQVAETrainer:
+class VQVAETrainer(LazyAdam):
     """Stage-1 VQ-VAE updates (:class:`~pyrogen.train.Stepper` protocol): one Adam step on
     :meth:`~pyrogen.models.VQVAE.losses` (or :meth:`~pyrogen.models.VQVAE2.losses`) per
     batch; reports reconstruction, both VQ terms, perplexity and codebook usage.
@@ -31,14 +31,9 @@ class VQVAETrainer:
         self._lr = lr
         self._optim: torch.optim.Optimizer | None = None
 
-    @property
-    def optim(self) -> torch.optim.Optimizer:
-        # Built lazily so that it sees the parameters after fit() moved the module. The
-        # stage-2 prior, if attached, is trained separately.
-        if self._optim is None:
-            params = [p for n, p in self.module.named_parameters() if not n.startswith("prior.")]
-            self._optim = make_adam(params, lr=self._lr)
-        return self._optim
+    def _optimized(self) -> list[torch.Tensor]:
+        # The stage-2 prior, if attached, is trained separately.
+        return [p for n, p in self.module.named_parameters() if not n.startswith("prior.")]
 
     def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self.module.train()

@@ -38,7 +38,7 @@ def test_runs_hold_config_checkpoint_and_signal_plots(runs):
     wavenet = load_run(teacher, "cpu")[1].module
     assert len(wavenet.dilated) == 2 and wavenet.input_conv.out_channels == 8
     flow = load_run(student, "cpu")[1].module.student.flows[0]
-    assert len(flow.hidden) == 2 and flow.inp.out_channels == 8
+    assert len(flow.nn.hidden) == 2 and flow.nn.inp.out_channels == 8
 
 
 def test_teacher_eval_reports_the_exact_nll_per_signal_and_per_step(runs, capsys):
