@@ -5,14 +5,14 @@ computes
 
     y1 = S(x2),    y2 = S(x1) + F(x2),    y = (y1, y2),
 
-with S the identity or the invertible 2x2 space-to-depth downsampling (:func:`squeeze2d`,
-``(c, H, W) -> (4c, H/2, W/2)``) and F a small convolutional network (stride 2 in its first
-convolution when S downsamples). The halves trade places in every block: the half F reads is
-passed on unchanged (up to S) as the next block's first half, so the next block transforms
-it. The inverse is ``x2 = S^{-1}(y1)``, ``x1 = S^{-1}(y2 - F(x2))``. :class:`IRevNet` starts
-with one squeeze, so that even a one-channel image splits into halves (the bijective
-i-RevNet), then stacks stages of blocks, each stage after the first opening with a
-downsampling block.
+with S the identity or the invertible 2x2 space-to-depth downsampling
+(:class:`~pyrogen.transforms.Squeeze`, ``(c, H, W) -> (4c, H/2, W/2)``) and F a small
+convolutional network (stride 2 in its first convolution when S downsamples). The halves trade
+places in every block: the half F reads is passed on unchanged (up to S) as the next block's
+first half, so the next block transforms it. The inverse is ``x2 = S^{-1}(y1)``,
+``x1 = S^{-1}(y2 - F(x2))``. :class:`IRevNet` starts with one squeeze, so that even a
+one-channel image splits into halves (the bijective i-RevNet), then stacks stages of blocks,
+each stage after the first opening with a downsampling block.
 
 The additive coupling has a unit-triangular Jacobian and S is a permutation of the
 coordinates, so every block, and the network, is volume preserving: ``log|det J| = 0``.
@@ -40,44 +40,10 @@ from torch.distributions import constraints
 
 from pyrogen.nn.mlp import activation
 from pyrogen.transforms.base import FlowTransform, check_event
+from pyrogen.transforms.squeeze import Squeeze
 
-
-def squeeze2d(x: torch.Tensor) -> torch.Tensor:
-    r"""Space-to-depth ``(..., C, H, W) -> (..., 4C, H/2, W/2)``, a permutation of entries.
-
-    ``y[..., 4c + 2i + j, h, w] = x[..., c, 2h + i, 2w + j]`` for ``i, j`` in ``{0, 1}``
-    (the order of :func:`torch.nn.functional.pixel_unshuffle`).
-
-    Args:
-        x: ``(..., C, H, W)`` with H and W even.
-    """
-    if x.dim() < 3 or x.shape[-1] % 2 or x.shape[-2] % 2:
-        raise ValueError(f"squeeze2d expects (..., C, H, W) with H, W even, got {tuple(x.shape)}")
-    *batch, c, h, w = x.shape
-    x = x.reshape(*batch, c, h // 2, 2, w // 2, 2)
-    n = len(batch)
-    # (..., C, H/2, i, W/2, j) -> (..., C, i, j, H/2, W/2)
-    x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
-    return x.reshape(*batch, 4 * c, h // 2, w // 2)
-
-
-def unsqueeze2d(y: torch.Tensor) -> torch.Tensor:
-    r"""Depth-to-space ``(..., 4C, H, W) -> (..., C, 2H, 2W)``, the inverse of :func:`squeeze2d`.
-
-    Args:
-        y: ``(..., 4C, H, W)``.
-    """
-    if y.dim() < 3 or y.shape[-3] % 4:
-        raise ValueError(
-            f"unsqueeze2d expects (..., C, H, W) with C divisible by 4, got {tuple(y.shape)}"
-        )
-    *batch, c4, h, w = y.shape
-    c = c4 // 4
-    y = y.reshape(*batch, c, 2, 2, h, w)
-    n = len(batch)
-    # (..., C, i, j, H, W) -> (..., C, H, i, W, j)
-    y = y.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
-    return y.reshape(*batch, c, 2 * h, 2 * w)
+# The space-to-depth permutation (pixel_unshuffle order), as a transform: S(v) and S^-1(v).
+_SQUEEZE = Squeeze()
 
 
 def _image_shape(shape: Sequence[int], name: str) -> tuple[int, int, int]:
@@ -98,8 +64,8 @@ class IRevNetBlock(FlowTransform):
         in_shape: the input image shape ``(C, H, W)``; C even, and H, W even if
             ``downsample``.
         hidden: channels of F's hidden layers.
-        downsample: S is :func:`squeeze2d` (and F's first convolution has stride 2) instead of
-            the identity.
+        downsample: S is :class:`~pyrogen.transforms.Squeeze` (and F's first convolution
+            has stride 2) instead of the identity.
         act: activation name inside F.
         cache_size: 1 remembers the last ``(x, y)`` pair; 0 (default) never does, since the
             parameters change between calls and a remembered pair would go stale.
@@ -155,10 +121,10 @@ class IRevNetBlock(FlowTransform):
         )
 
     def _s(self, v: torch.Tensor) -> torch.Tensor:
-        return squeeze2d(v) if self.downsample else v
+        return _SQUEEZE(v) if self.downsample else v
 
     def _s_inv(self, v: torch.Tensor) -> torch.Tensor:
-        return unsqueeze2d(v) if self.downsample else v
+        return _SQUEEZE.inv(v) if self.downsample else v
 
     def _f(self, v: torch.Tensor) -> torch.Tensor:
         """F on ``(..., C/2, H, W)`` with any batch shape (convolutions take one batch dim)."""
@@ -191,7 +157,7 @@ class IRevNetBlock(FlowTransform):
 
 
 class IRevNet(FlowTransform):
-    r"""The bijective i-RevNet ``Phi = B_L o ... o B_1 o squeeze2d`` on images stored flat.
+    r"""The bijective i-RevNet ``Phi = B_L o ... o B_1 o S`` on images stored flat.
 
     One squeeze turns ``(C, H, W)`` into ``(4C, H/2, W/2)``, split into halves of 2C channels;
     stage ``s`` has ``depths[s]`` :class:`IRevNetBlock` and every stage after the first
@@ -265,7 +231,7 @@ class IRevNet(FlowTransform):
 
     def _call(self, x: torch.Tensor) -> torch.Tensor:
         check_event(x, (self.dim,), "IRevNet")
-        y = squeeze2d(x.reshape(*x.shape[:-1], *self.in_shape))
+        y = _SQUEEZE(x.reshape(*x.shape[:-1], *self.in_shape))
         for block in self._block_list():
             y = block._image_call(y)
         return y.reshape(x.shape)
@@ -275,7 +241,7 @@ class IRevNet(FlowTransform):
         x = y.reshape(*y.shape[:-1], *self.out_shape)
         for block in reversed(self._block_list()):
             x = block._image_inverse(x)
-        return unsqueeze2d(x).reshape(y.shape)
+        return _SQUEEZE.inv(x).reshape(y.shape)
 
     def log_abs_det_jacobian(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return x.new_zeros(x.shape[:-1])

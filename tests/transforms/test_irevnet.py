@@ -1,4 +1,4 @@
-"""i-RevNet: squeeze is torch's pixel unshuffle, the block equations, volume preservation,
+"""i-RevNet: the squeeze's index formula, the block equations, volume preservation,
 and exact inversion of MNIST images (the transform contract runs in test_contract.py)."""
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from pyrogen.data import load
 from pyrogen.models import FlowDensity
 from pyrogen.testing import TransformContractError
 from pyrogen.testing.transforms import check_log_det
-from pyrogen.transforms import IRevNet, IRevNetBlock
-from pyrogen.transforms.irevnet import squeeze2d, unsqueeze2d
+from pyrogen.transforms import IRevNet, IRevNetBlock, Squeeze
 
 
 def _perturbed(t):
@@ -23,15 +22,22 @@ def _perturbed(t):
 
 
 @pytest.mark.parametrize("batch", [(), (3,), (2, 3)])
-def test_squeeze_is_pixel_unshuffle_and_a_permutation(batch):
+def test_squeeze_follows_its_index_formula_and_is_a_permutation(batch):
+    """y[..., 4c + 2i + j, h, w] = x[..., c, 2h + i, 2w + j], written out entry by entry."""
     x = torch.randn(*batch, 3, 4, 6)
-    y = squeeze2d(x)
-    flat = x.reshape(-1, 3, 4, 6)
-    torch.testing.assert_close(y.reshape(-1, 12, 2, 3), F.pixel_unshuffle(flat, 2))
-    torch.testing.assert_close(unsqueeze2d(y), x, rtol=0, atol=0)
+    squeeze = Squeeze()
+    y = squeeze(x)
+    assert y.shape == (*batch, 12, 2, 3)
+    for c in range(3):
+        for i in range(2):
+            for j in range(2):
+                torch.testing.assert_close(
+                    y[..., 4 * c + 2 * i + j, :, :], x[..., c, i::2, j::2], rtol=0, atol=0
+                )
+    torch.testing.assert_close(squeeze.inv(y), x, rtol=0, atol=0)
     # Entries are moved, never combined: the image of 0..n-1 is a permutation of it.
     idx = torch.arange(72.0).reshape(3, 4, 6)
-    assert sorted(squeeze2d(idx).flatten().tolist()) == idx.flatten().tolist()
+    assert sorted(squeeze(idx).flatten().tolist()) == idx.flatten().tolist()
 
 
 def test_block_follows_the_irevnet_equations():
