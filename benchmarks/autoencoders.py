@@ -26,6 +26,7 @@ import torch.distributions as td
 from matplotlib.figure import Figure
 
 from pyrogen.data import load
+from pyrogen.infer import AutoencoderTrainer
 from pyrogen.metrics import mmd
 from pyrogen.models import (
     Autoencoder,
@@ -34,7 +35,6 @@ from pyrogen.models import (
     jacobian_frobenius,
 )
 from pyrogen.plots import save_image_grid
-from pyrogen.train import AutoencoderTrainer
 
 RESULTS = Path(__file__).parent / "results"
 CENTERS = 1.2 * torch.tensor([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]])

@@ -33,8 +33,8 @@ import pyro
 import torch
 
 from pyrogen.data import load
+from pyrogen.infer import SVITrainer
 from pyrogen.models import MADE, GatedPixelCNN, PixelCNN, WaveNet
-from pyrogen.train import SVITrainer
 
 # Test NLL (nats) on binarized MNIST as published; None where a paper gives none.
 PUBLISHED = {

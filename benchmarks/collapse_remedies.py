@@ -19,10 +19,10 @@ import pyro
 import torch
 
 from pyrogen.data import load
-from pyrogen.infer import BetaELBO, FreeBitsELBO, LinearWarmup
+from pyrogen.infer import SVITrainer
 from pyrogen.metrics import log_likelihood
 from pyrogen.models import VAE
-from pyrogen.train import SVITrainer
+from pyrogen.objectives import BetaELBO, FreeBitsELBO, LinearWarmup
 
 
 def active_units(vae: VAE, x: torch.Tensor, threshold: float = 0.01) -> int:

@@ -45,7 +45,7 @@ def child(args: argparse.Namespace) -> None:
     from svi_step import _elbo, _vae, race
 
     from pyrogen.data import load
-    from pyrogen.train import SVITrainer
+    from pyrogen.infer import SVITrainer
 
     torch.set_num_threads(1)
     torch.manual_seed(0)

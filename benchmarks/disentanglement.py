@@ -18,10 +18,10 @@ import pyro
 import torch
 
 from pyrogen.data import Sprites, load_sprites
-from pyrogen.infer import BetaELBO
+from pyrogen.infer import FactorVAETrainer, SVITrainer
 from pyrogen.metrics import beta_vae_score
 from pyrogen.models import VAE, FactorVAE
-from pyrogen.train import FactorVAETrainer, SVITrainer
+from pyrogen.objectives import BetaELBO
 
 RESULTS = Path(__file__).parent / "results"
 

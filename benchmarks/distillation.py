@@ -32,8 +32,8 @@ import pyro
 import torch
 
 from pyrogen.data import signal_mixture
+from pyrogen.infer import DensityDistillation, SVITrainer, fit
 from pyrogen.models import IAFStudent, WaveNet
-from pyrogen.train import DensityDistillation, SVITrainer, fit
 
 WAVENET = {"channels": 32, "num_layers": 10, "likelihood": "gaussian"}
 

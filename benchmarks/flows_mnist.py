@@ -27,8 +27,8 @@ import pyro
 import torch
 from pyro.infer import Trace_ELBO
 
+from pyrogen.infer import SVITrainer
 from pyrogen.models import VAE
-from pyrogen.train import SVITrainer
 
 DATA = Path("/work/shared/data/binarized_mnist/binarized_mnist.npz")
 CONFIGS = {

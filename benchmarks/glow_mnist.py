@@ -4,7 +4,7 @@ samples at several temperatures.
 The 28 x 28 images use two levels (28 -> 14 -> 7); pixels ``k`` are dequantized to
 ``(k + u) / 256`` and the reported bits/dim is that of the discrete data,
 ``E_u[-log2 p(y)] / 784 + 8`` (see :mod:`pyrogen.models.glow`). Training is maximum
-likelihood through :class:`~pyrogen.infer.SVITrainer` (Pyro's ``Trace_ELBO`` with the empty
+likelihood through :class:`~pyrogen.objectives.SVITrainer` (Pyro's ``Trace_ELBO`` with the empty
 guide), Adam with a linear warm-up and decay, on random minibatches of the training split; the test
 figure is on a random subset of the test split (seed 0), one dequantization draw per
 image per ``--test-draws``.
@@ -31,9 +31,9 @@ import torch
 from pyro.infer import Trace_ELBO
 
 from pyrogen.data import load
+from pyrogen.infer import SVITrainer
 from pyrogen.models import Glow
 from pyrogen.plots import save_image_grid
-from pyrogen.train import SVITrainer
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -34,8 +34,8 @@ import svi_baselines as nets
 import torch
 from user_vae_step import ReadmeVAE
 
+from pyrogen.infer import SVITrainer
 from pyrogen.models import VAE
-from pyrogen.train import SVITrainer
 
 NOT_RUN = "CUDA part: not run ({})"
 

@@ -1,7 +1,7 @@
 """HierarchicalVAE training step: pyrogen's tracing-free objective vs Pyro's traced one.
 
 ``SVITrainer(HierarchicalVAE(...))`` evaluates the bound with
-:class:`~pyrogen.train.fast_hvae.HierarchicalObjective` (no Pyro traces); ``fast=False``
+:class:`~pyrogen.infer.fast_hvae.HierarchicalObjective` (no Pyro traces); ``fast=False``
 runs Pyro's ``Trace_ELBO`` / ``IWAE_ELBO`` on the same model and guide. The IWAE paper's
 architectures (one stochastic layer: 784-200-200-50; two: 784-200-200-100-100-100-50, tanh,
 Bernoulli), its batch of 20, fixed binarized MNIST, Adam(1e-3), the single-sample ELBO
@@ -25,9 +25,9 @@ from pyro.infer import ELBO, Trace_ELBO
 from svi_step import _no_sync, pin_to_cores, race, run_conditions, write_report
 
 from pyrogen.data import load
-from pyrogen.infer import IWAE_ELBO
+from pyrogen.infer import SVITrainer
 from pyrogen.models import HierarchicalVAE
-from pyrogen.train import SVITrainer
+from pyrogen.objectives import IWAE_ELBO
 
 LAYERS = {1: (50,), 2: (100, 50)}
 

@@ -28,10 +28,10 @@ import pyro
 import torch
 
 from pyrogen.data import load
-from pyrogen.infer import IWAE_ELBO
+from pyrogen.infer import SVITrainer
 from pyrogen.metrics import log_likelihood
 from pyrogen.models import VAE
-from pyrogen.train import SVITrainer
+from pyrogen.objectives import IWAE_ELBO
 
 
 def peak_rss_mib() -> float:

@@ -41,11 +41,11 @@ import torch
 from pyro.infer import Trace_ELBO
 
 from pyrogen.data import DATASETS, DatasetNotFoundError, load
-from pyrogen.infer import IWAE_ELBO
+from pyrogen.infer import SVITrainer, make_adam
 from pyrogen.metrics import active_units, log_likelihood
 from pyrogen.models import HierarchicalVAE
 from pyrogen.models.hierarchical_vae import default_hidden
-from pyrogen.train import SVITrainer, make_adam
+from pyrogen.objectives import IWAE_ELBO
 
 # Burda et al. 2016, Table 1 (MNIST): (layers, k) -> (VAE NLL, VAE AU, IWAE NLL, IWAE AU)
 PAPER = {

@@ -33,10 +33,10 @@ import pyro
 import torch
 
 from pyrogen.data import load
+from pyrogen.infer import make_gan_trainer
 from pyrogen.metrics import load_or_train_classifier
 from pyrogen.models import apply_attribute, attribute_vector, lerp, slerp
 from pyrogen.plots import save_image_grid
-from pyrogen.train import make_gan_trainer
 
 SCALES = (-2.0, -1.0, 0.0, 1.0, 2.0)
 

@@ -27,10 +27,10 @@ import torch
 from matplotlib.figure import Figure
 
 from pyrogen.data import twenty_five_gaussians, twenty_five_gaussians_centers
-from pyrogen.infer import GANLoss
+from pyrogen.infer import AdversarialSVI
 from pyrogen.metrics import mode_coverage
 from pyrogen.models import Discriminator, Generator
-from pyrogen.train import AdversarialSVI
+from pyrogen.objectives import GANLoss
 
 STD = 0.05  # std of each grid mode (pyrogen.data.twenty_five_gaussians)
 

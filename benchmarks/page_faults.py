@@ -50,7 +50,7 @@ def contestants(k: int) -> dict[str, Callable]:
     import svi_baselines as nets
     from svi_step import _elbo, _vae
 
-    from pyrogen.train import SVITrainer
+    from pyrogen.infer import SVITrainer
 
     def trainer(**kw) -> SVITrainer:
         t = SVITrainer(_vae(), _elbo(k), lr=1e-3, **kw)

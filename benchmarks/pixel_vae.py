@@ -33,10 +33,10 @@ from pyro import poutine
 from pyro.infer import TraceMeanField_ELBO
 
 from pyrogen.data import load
+from pyrogen.infer import SVITrainer
 from pyrogen.metrics import active_units, log_likelihood
 from pyrogen.models import VAE, PixelCNN, PixelVAE
 from pyrogen.plots import image_grid
-from pyrogen.train import SVITrainer
 
 
 def build(kind: str, depth: int, args: argparse.Namespace) -> torch.nn.Module:

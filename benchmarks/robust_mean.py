@@ -8,8 +8,8 @@ mean +- standard error over seeds, and a PNG plots it against eps.
 
 Estimators: the sample mean; the coordinate-wise median; an approximate Tukey median (depth
 over random directions and directions through pairs of points, maximized exactly by linear
-programs: ``pyrogen.infer.tukey_median``); the JS-GAN of Gao et al. (2019) with a discriminator
-of one sigmoid hidden layer (``pyrogen.train.robust_mean_gan``, started at the coordinate-wise
+programs: ``pyrogen.objectives.tukey_median``); the JS-GAN of Gao et al. (2019) with a discriminator
+of one sigmoid hidden layer (``pyrogen.infer.robust_mean_gan``, started at the coordinate-wise
 median); and, to show the paper's negative result, the same GAN with a logistic-regression
 discriminator (no hidden layer), whose saddle point is the sample mean::
 
@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 
 from pyrogen.data import huber_contamination
-from pyrogen.infer import coordinate_median, tukey_median
-from pyrogen.train import robust_mean_gan
+from pyrogen.infer import robust_mean_gan
+from pyrogen.objectives import coordinate_median, tukey_median
 
 ROOT = Path(__file__).resolve().parent
 

@@ -33,7 +33,7 @@ from svi_step import _elbo, _vae, pin_to_cores, write_report  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from pyrogen.data import load  # noqa: E402
-from pyrogen.train import SVITrainer  # noqa: E402
+from pyrogen.infer import SVITrainer  # noqa: E402
 
 PRODUCTS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
 SMALL = 40  # the latent size 20, or both encoder heads at once (2 x 20)

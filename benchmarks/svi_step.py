@@ -36,9 +36,9 @@ import torch
 from pyro.infer import SVI, Trace_ELBO
 
 from pyrogen.data import load
-from pyrogen.infer import IWAE_ELBO
+from pyrogen.infer import SVITrainer
 from pyrogen.models import VAE
-from pyrogen.train import SVITrainer
+from pyrogen.objectives import IWAE_ELBO
 
 Step = Callable[[torch.Tensor], object]
 

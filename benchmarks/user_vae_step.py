@@ -3,7 +3,7 @@
 The model is the README's example verbatim (a PyroModule with plain ``nn.Sequential``
 networks, 784-400-20, ReLU, Bernoulli), not a pyrogen model, so pyrogen's built-in VAE path
 cannot apply: ``SVITrainer`` takes its general tracing-free objective
-(:mod:`pyrogen.train.tracing_free`), which the trainer checks against Pyro's value on the
+(:mod:`pyrogen.infer.tracing_free`), which the trainer checks against Pyro's value on the
 first batch. Contestants, interleaved in rounds in one process on the same batches of fixed
 binarized MNIST, each minimizing the single-sample negative ELBO with Adam(1e-3):
 
@@ -36,7 +36,7 @@ from svi_step import _no_sync, pin_to_cores, race, run_conditions, write_report
 from torch import nn
 
 from pyrogen.data import load
-from pyrogen.train import SVITrainer
+from pyrogen.infer import SVITrainer
 
 
 class ReadmeVAE(PyroModule):

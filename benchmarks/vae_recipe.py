@@ -34,9 +34,9 @@ import torch
 from pyro.infer import Trace_ELBO
 
 from pyrogen.data import load
+from pyrogen.infer import SVITrainer, make_adam
 from pyrogen.metrics import log_likelihood
 from pyrogen.models import VAE
-from pyrogen.train import SVITrainer, make_adam
 
 RUNGS = {
     1: "single-sample KL (Trace_ELBO)",

@@ -25,9 +25,9 @@ from pyro.infer import Trace_ELBO
 from torch import nn
 
 from pyrogen.data import load
+from pyrogen.infer import SVITrainer, fit
 from pyrogen.metrics import log_likelihood
 from pyrogen.models import VAE
-from pyrogen.train import SVITrainer, fit
 
 
 class HandVAE(nn.Module):

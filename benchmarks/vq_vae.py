@@ -19,9 +19,9 @@ import pyro
 import torch
 
 from pyrogen.data import load
+from pyrogen.infer import VQVAETrainer
 from pyrogen.models import VQVAE, CodePixelCNN
 from pyrogen.plots import save_image_grid, save_reconstructions
-from pyrogen.train import VQVAETrainer
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -24,9 +24,9 @@ import pyro
 import torch
 
 from pyrogen.data import load
+from pyrogen.infer import VQVAETrainer
 from pyrogen.models import VQVAE, VQVAE2, CodePixelCNN
 from pyrogen.plots import save_image_grid
-from pyrogen.train import VQVAETrainer
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -92,7 +92,8 @@ def _documented_name(obj: object) -> str | None:
 
 
 def _resolve_internal(app, env, node, contnode):
-    """Links ``pyrogen.infer.iwae.IWAE_ELBO`` to where it is documented: ``pyrogen.infer``.
+    """Links ``pyrogen.objectives.iwae.IWAE_ELBO`` to where it is documented
+    (``pyrogen.objectives``).
 
     Docstrings name objects by the module that defines them; the API pages document them
     under the package that exports them (``IWAE_ELBO.loss`` follows its class). Objects that
@@ -155,8 +156,8 @@ API_PACKAGES = [
     "pyrogen.models",
     "pyrogen.transforms",
     "pyrogen.metrics",
+    "pyrogen.objectives",
     "pyrogen.infer",
-    "pyrogen.train",
     "pyrogen.cli",
     "pyrogen.cli.registry",
     "pyrogen.testing",

@@ -1,6 +1,6 @@
 """beta-VAE and controlled-capacity VAE on procedural sprites, scored by the beta-VAE metric.
 
-Trains a convolutional :class:`pyrogen.models.VAE` with :class:`pyrogen.infer.BetaELBO`
+Trains a convolutional :class:`pyrogen.models.VAE` with :class:`pyrogen.objectives.BetaELBO`
 (``--beta``, and ``--capacity`` for Burgess et al.'s C(t) schedule growing linearly to
 ``--capacity`` nats), reports the test ELBO, the KL per latent dimension and the disentanglement
 metric of Higgins et al. (2017), and saves latent traversals::
@@ -20,10 +20,10 @@ import torch
 
 from pyrogen import plots
 from pyrogen.data import Sprites, load_sprites
-from pyrogen.infer import BetaELBO, LinearCapacity
+from pyrogen.infer import SVITrainer, fit, resolve_device
 from pyrogen.metrics import beta_vae_score
 from pyrogen.models import VAE
-from pyrogen.train import SVITrainer, fit, resolve_device
+from pyrogen.objectives import BetaELBO, LinearCapacity
 
 
 def main(args: argparse.Namespace) -> dict[str, float]:

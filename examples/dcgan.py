@@ -25,9 +25,9 @@ import torch
 
 from pyrogen import plots
 from pyrogen.data import load
-from pyrogen.infer import GAN_KINDS
+from pyrogen.infer import fit, make_gan_trainer, resolve_device
 from pyrogen.metrics import c2st, fid, inception_score, load_or_train_classifier
-from pyrogen.train import fit, make_gan_trainer, resolve_device
+from pyrogen.objectives import GAN_KINDS
 
 
 def sample_quality(samples, reference, classifier) -> dict[str, float]:

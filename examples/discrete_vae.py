@@ -34,10 +34,10 @@ from pyro.nn import PyroModule
 from torch import nn
 
 from pyrogen.data import load
-from pyrogen.infer import VIMCO_ELBO, NVILBaseline, ScoreFunction_ELBO
+from pyrogen.infer import SVITrainer, fit
 from pyrogen.metrics import log_likelihood
 from pyrogen.nn import MLP
-from pyrogen.train import SVITrainer, fit
+from pyrogen.objectives import VIMCO_ELBO, NVILBaseline, ScoreFunction_ELBO
 
 ESTIMATORS = ("score", "nvil", "vimco", "concrete")
 

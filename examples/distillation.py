@@ -21,8 +21,8 @@ import pyro
 import torch
 
 from pyrogen.data import signal_mixture
+from pyrogen.infer import DensityDistillation, SVITrainer, fit, resolve_device
 from pyrogen.models import IAFStudent, WaveNet
-from pyrogen.train import DensityDistillation, SVITrainer, fit, resolve_device
 
 
 def train_teacher(

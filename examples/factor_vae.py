@@ -1,7 +1,7 @@
 """FactorVAE on procedural sprites: the total-correlation penalty and its discriminator.
 
 Trains :class:`pyrogen.models.FactorVAE` with the alternating
-:class:`pyrogen.train.FactorVAETrainer` under :func:`pyrogen.train.fit` (which logs the
+:class:`pyrogen.infer.FactorVAETrainer` under :func:`pyrogen.infer.fit` (which logs the
 density-ratio TC estimate every epoch), then reports the beta-VAE disentanglement metric::
 
     python examples/factor_vae.py --gamma 10 --epochs 20
@@ -15,9 +15,9 @@ import argparse
 import pyro
 
 from pyrogen.data import Sprites, load_sprites
+from pyrogen.infer import FactorVAETrainer, fit, resolve_device
 from pyrogen.metrics import beta_vae_score
 from pyrogen.models import FactorVAE
-from pyrogen.train import FactorVAETrainer, fit, resolve_device
 
 
 def main(args: argparse.Namespace) -> dict[str, float]:

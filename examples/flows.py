@@ -22,9 +22,9 @@ from pyro.infer import Trace_ELBO
 
 from pyrogen import plots
 from pyrogen.data import load, toy_2d
+from pyrogen.infer import SVITrainer, fit, resolve_device
 from pyrogen.metrics import log_likelihood
 from pyrogen.models import VAE, FlowDensity
-from pyrogen.train import SVITrainer, fit, resolve_device
 
 
 def run_density(args: argparse.Namespace, device: torch.device) -> dict[str, float]:

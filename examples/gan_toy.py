@@ -26,10 +26,10 @@ from pyrogen.data import (
     twenty_five_gaussians,
     twenty_five_gaussians_centers,
 )
-from pyrogen.infer import GAN_KINDS, GANLoss
+from pyrogen.infer import AdversarialSVI, resolve_device
 from pyrogen.metrics import mode_coverage
 from pyrogen.models import Discriminator, Generator
-from pyrogen.train import AdversarialSVI, resolve_device
+from pyrogen.objectives import GAN_KINDS, GANLoss
 
 TOYS = {
     "8gaussians": (eight_gaussians, eight_gaussians_centers, 0.02),

@@ -1,7 +1,7 @@
 """Gaussian mixture by EM, and a Bayesian mixture by mean-field CAVI, against scikit-learn.
 
 Fits :class:`pyrogen.models.GaussianMixture` with ``fit_em`` (exact E-step, closed-form
-M-step) and :class:`pyrogen.infer.BayesianGaussianMixtureCAVI` on the 8-Gaussians toy data,
+M-step) and :class:`pyrogen.objectives.BayesianGaussianMixtureCAVI` on the 8-Gaussians toy data,
 prints the per-iteration average log-likelihood and the agreement with scikit-learn::
 
     python examples/gaussian_mixture.py --num-points 2000 --iters 100
@@ -18,9 +18,9 @@ from sklearn.mixture import BayesianGaussianMixture
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from pyrogen.data import eight_gaussians
-from pyrogen.infer import BayesianGaussianMixtureCAVI
+from pyrogen.infer import resolve_device
 from pyrogen.models import GaussianMixture
-from pyrogen.train import resolve_device
+from pyrogen.objectives import BayesianGaussianMixtureCAVI
 
 
 def main(args: argparse.Namespace) -> dict[str, float]:

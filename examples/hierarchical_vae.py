@@ -22,10 +22,10 @@ from pyro.infer import Trace_ELBO
 
 from pyrogen import plots
 from pyrogen.data import load
-from pyrogen.infer import IWAE_ELBO
+from pyrogen.infer import SVITrainer, fit, make_adam, resolve_device
 from pyrogen.metrics import latent_report, log_likelihood
 from pyrogen.models import HierarchicalVAE, LadderVAE
-from pyrogen.train import SVITrainer, fit, make_adam, resolve_device
+from pyrogen.objectives import IWAE_ELBO
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:

@@ -18,9 +18,9 @@ import torch
 
 from pyrogen import plots
 from pyrogen.data import load
-from pyrogen.infer import BetaELBO, InfoVAE_ELBO
+from pyrogen.infer import SVITrainer, fit, resolve_device
 from pyrogen.models import InfoVAE
-from pyrogen.train import SVITrainer, fit, resolve_device
+from pyrogen.objectives import BetaELBO, InfoVAE_ELBO
 
 
 def main(args: argparse.Namespace) -> dict[str, float]:

@@ -22,9 +22,9 @@ import torch
 
 from pyrogen import plots
 from pyrogen.data import load
-from pyrogen.infer import GANLoss
+from pyrogen.infer import AdversarialSVI, fit, resolve_device
 from pyrogen.models import InfoGANDiscriminator, InfoGANGenerator
-from pyrogen.train import AdversarialSVI, fit, resolve_device
+from pyrogen.objectives import GANLoss
 
 
 def traversal(generator: InfoGANGenerator, steps: int = 8, code: int = 0, seed: int = 0):

@@ -19,10 +19,10 @@ import torch
 from pyro.infer import Trace_ELBO
 
 from pyrogen.data import load
-from pyrogen.infer import IWAE_ELBO
+from pyrogen.infer import SVITrainer, fit, make_adam, resolve_device
 from pyrogen.metrics import active_units, log_likelihood
 from pyrogen.models import HierarchicalVAE
-from pyrogen.train import SVITrainer, fit, make_adam, resolve_device
+from pyrogen.objectives import IWAE_ELBO
 
 Z_DIMS = {1: (50,), 2: (100, 50)}
 

@@ -1,7 +1,7 @@
 """Autoregressive image models (PixelCNN, Gated PixelCNN, PixelCNN++, MADE) as Pyro models.
 
 Trains one family by maximum likelihood (SVI with the model's empty guide) with
-:func:`pyrogen.train.fit`, reports the exact test NLL in nats and bits/dim, times naive
+:func:`pyrogen.infer.fit`, reports the exact test NLL in nats and bits/dim, times naive
 against cached sampling, and saves a grid of samples::
 
     python examples/pixelcnn.py --arch gated --dataset binarized_mnist --epochs 5 --out runs/gpcnn
@@ -20,8 +20,8 @@ import torch
 
 from pyrogen import plots
 from pyrogen.data import load
+from pyrogen.infer import SVITrainer, fit, resolve_device
 from pyrogen.models import MADE, GatedPixelCNN, PixelCNN, PixelCNNpp
-from pyrogen.train import SVITrainer, fit, resolve_device
 
 
 def build(arch: str, x_shape: tuple[int, ...], channels: int, layers: int) -> torch.nn.Module:

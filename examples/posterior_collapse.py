@@ -17,8 +17,8 @@ import pyro
 import torch
 
 from pyrogen.data import collapse_gaussian, template_sequences
+from pyrogen.infer import SVITrainer, resolve_device
 from pyrogen.models import LinearGaussianVAE, WindowedARVAE
-from pyrogen.train import SVITrainer, resolve_device
 
 
 def active_units(loc: torch.Tensor, threshold: float = 0.01) -> int:

@@ -1,7 +1,7 @@
 """Variational autoencoder on MNIST-like images, written and trained in Pyro syntax.
 
-Trains :class:`pyrogen.models.VAE` with :class:`pyrogen.train.SVITrainer` and
-:func:`pyrogen.train.fit`, reports the test ELBO and the importance-sampled NLL, and saves
+Trains :class:`pyrogen.models.VAE` with :class:`pyrogen.infer.SVITrainer` and
+:func:`pyrogen.infer.fit`, reports the test ELBO and the importance-sampled NLL, and saves
 sample and reconstruction grids::
 
     python examples/vae.py --dataset binarized_mnist --epochs 10
@@ -19,9 +19,9 @@ from pyro.infer import Trace_ELBO
 
 from pyrogen import plots
 from pyrogen.data import load
+from pyrogen.infer import SVITrainer, fit, resolve_device
 from pyrogen.metrics import log_likelihood
 from pyrogen.models import VAE
-from pyrogen.train import SVITrainer, fit, resolve_device
 
 
 def main(args: argparse.Namespace) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """VQ-VAE with a PixelCNN-style prior over its codes: stage 1, stage 2, and sampling.
 
 Stage 1 trains :class:`pyrogen.models.VQVAE` (straight-through gradient, codebook and
-commitment losses or ``--ema`` codebook updates) with :func:`pyrogen.train.fit` and reports
+commitment losses or ``--ema`` codebook updates) with :func:`pyrogen.infer.fit` and reports
 reconstruction error, codebook usage and perplexity; stage 2 fits
 :class:`pyrogen.models.CodePixelCNN` to the code grids of the training images, also with
 ``fit`` (it is a fully observed Pyro model); samples are decoded codes from that prior::
@@ -20,8 +20,8 @@ import torch
 
 from pyrogen import plots
 from pyrogen.data import load
+from pyrogen.infer import SVITrainer, VQVAETrainer, fit, resolve_device
 from pyrogen.models import VQVAE, CodePixelCNN
-from pyrogen.train import SVITrainer, VQVAETrainer, fit, resolve_device
 
 
 def main(args: argparse.Namespace) -> dict[str, float]:

@@ -20,8 +20,8 @@ from pathlib import Path
 import pyro
 import torch
 
+from pyrogen.infer import SVITrainer, resolve_device
 from pyrogen.models import WaveNet
-from pyrogen.train import SVITrainer, resolve_device
 
 
 def sinusoids(n: int, length: int, sigma: float, generator: torch.Generator) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """pyrogen: deep generative models for Pyro.
 
 Each subpackage is a layer that imports only from the layers before it (docs/layers.md):
-``nn -> transforms -> models -> metrics -> infer -> train -> cli``, with ``data``,
+``nn -> transforms -> models -> metrics -> objectives -> infer -> cli``, with ``data``,
 ``validation``, ``plots`` and ``testing`` as base modules that any layer may use.
 """
 
@@ -12,9 +12,9 @@ from pyrogen import (
     metrics,
     models,
     nn,
+    objectives,
     plots,
     testing,
-    train,
     transforms,
     validation,
 )
@@ -29,9 +29,9 @@ __all__ = [
     "metrics",
     "models",
     "nn",
+    "objectives",
     "plots",
     "testing",
-    "train",
     "transforms",
     "validation",
 ]

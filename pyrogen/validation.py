@@ -172,7 +172,7 @@ def available_devices() -> list[str]:
 
 def check_device(device: str | torch.device) -> torch.device:
     """``device`` as a :class:`torch.device` if it names one that this machine has
-    (``"auto"`` excepted: see :func:`pyrogen.train.resolve_device`); else ``ValueError``
+    (``"auto"`` excepted: see :func:`pyrogen.infer.resolve_device`); else ``ValueError``
     naming the valid choices, before anything is built on it."""
     valid = ", ".join(available_devices())
     try:

@@ -1,6 +1,6 @@
 """Shared fixtures: a clean Pyro state per test, the statistical tests' seeds, and small
 conjugate models with closed-form posteriors, marginals and ELBOs (float64) for the tests
-of objectives (tests/infer) and of their fast implementations (tests/train)."""
+of objectives (tests/objectives) and of their fast implementations (tests/infer)."""
 
 import math
 import os

@@ -18,6 +18,7 @@ from pyro.infer import Trace_ELBO
 from torch.utils.data import DataLoader, TensorDataset
 
 from pyrogen.cli import main, registry
+from pyrogen.infer import SVITrainer, fit
 from pyrogen.metrics import log_likelihood
 from pyrogen.models import (
     MADE,
@@ -40,7 +41,6 @@ from pyrogen.models import (
     WaveNet,
     WindowedARVAE,
 )
-from pyrogen.train import SVITrainer, fit
 
 # Without CUDA, "cuda" itself; with it, an index past the last device.
 MISSING_CUDA = "cuda" if not torch.cuda.is_available() else f"cuda:{torch.cuda.device_count()}"

@@ -20,7 +20,10 @@ from pyro.infer import Trace_ELBO
 
 from pyrogen.cli.registry import list_models
 from pyrogen.cli.runs import TrainConfig, build_stepper, model_args
-from pyrogen.infer import InfoVAE_ELBO
+from pyrogen.infer import SVITrainer, VQVAETrainer, fit
+from pyrogen.infer.distributed import DistContext, shutdown
+from pyrogen.infer.fast_elbo import VAEObjective
+from pyrogen.infer.vae_backward import ManualBackward
 from pyrogen.models import (
     VAE,
     VQVAE,
@@ -30,10 +33,7 @@ from pyrogen.models import (
     RNNDensity,
     TransformerDensity,
 )
-from pyrogen.train import SVITrainer, VQVAETrainer, fit
-from pyrogen.train.distributed import DistContext, shutdown
-from pyrogen.train.fast_elbo import VAEObjective
-from pyrogen.train.vae_backward import ManualBackward
+from pyrogen.objectives import InfoVAE_ELBO
 
 pytestmark = pytest.mark.cuda
 

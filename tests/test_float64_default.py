@@ -11,9 +11,9 @@ import pytest
 import torch
 from pyro.infer import Trace_ELBO
 
+from pyrogen.infer import SVITrainer, fit
 from pyrogen.metrics import active_units, c2st, log_likelihood, mmd
 from pyrogen.models import VAE, FlowDensity, LinearGaussianVAE
-from pyrogen.train import SVITrainer, fit
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import pyrogen
 
 PACKAGE = Path(pyrogen.__file__).resolve().parent
 # Lowest first; a module may import from its own layer and those before it.
-LAYERS = ("nn", "transforms", "models", "metrics", "infer", "train", "cli")
+LAYERS = ("nn", "transforms", "models", "metrics", "objectives", "infer", "cli")
 # Modules any layer may use; they import nothing from the layers.
 BASE = ("data", "validation", "plots", "testing")
 
@@ -144,10 +144,10 @@ def test_the_check_finds_upward_imports_and_circles(tmp_path):
         {
             "__init__.py": "from pyrogen import models\n",
             "models/__init__.py": "",
-            "models/vae.py": "def fit():\n    from pyrogen.train.fit import fit\n",
-            "infer/__init__.py": "from ..cli import main\n",
-            "train/__init__.py": "",
-            "train/fit.py": "import pyrogen.models.vae\n",
+            "models/vae.py": "def fit():\n    from pyrogen.infer.fit import fit\n",
+            "objectives/__init__.py": "from ..cli import main\n",
+            "infer/__init__.py": "",
+            "infer/fit.py": "import pyrogen.models.vae\n",
             "cli/__init__.py": "main = None\n",
             "data/__init__.py": "from pyrogen import validation\n",
             "validation.py": "import pyrogen.data\n",
@@ -155,15 +155,18 @@ def test_the_check_finds_upward_imports_and_circles(tmp_path):
     )
     problems = layer_violations(root)
     text = "\n".join(problems)
-    assert "upward import, models -> train: pyrogen/models/vae.py:2: from pyrogen.train" in text
-    assert "upward import, infer -> cli: pyrogen/infer/__init__.py:1: from ..cli import" in text
+    assert "upward import, models -> infer: pyrogen/models/vae.py:2: from pyrogen.infer" in text
+    assert (
+        "upward import, objectives -> cli: pyrogen/objectives/__init__.py:1: from ..cli import"
+        in text
+    )
     assert "import circle data -> validation -> data" in text
     assert "pyrogen/validation.py:1: import pyrogen.data" in text
-    assert "import circle models -> train -> models" in text
-    assert len(problems) == 4, text  # train -> models alone is downward; the top package exempt
+    assert "import circle infer -> models -> infer" in text
+    assert len(problems) == 4, text  # infer -> models alone is downward; the top package exempt
 
 
 def test_import_pyrogen_exposes_the_subpackages():
     for name in LAYERS + BASE:
         assert inspect.ismodule(getattr(pyrogen, name)), name
-    assert pyrogen.train.SVITrainer is not None and pyrogen.models.VAE is not None
+    assert pyrogen.infer.SVITrainer is not None and pyrogen.models.VAE is not None

@@ -21,10 +21,10 @@ import torch
 
 from pyrogen import plots
 from pyrogen.data import Sprites, load, load_sprites
-from pyrogen.infer import BetaELBO, LinearCapacity
+from pyrogen.infer import FactorVAETrainer, SVITrainer, VQVAETrainer, fit
 from pyrogen.metrics import beta_vae_score
 from pyrogen.models import VAE, VQVAE, CodePixelCNN, FactorVAE
-from pyrogen.train import FactorVAETrainer, SVITrainer, VQVAETrainer, fit
+from pyrogen.objectives import BetaELBO, LinearCapacity
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))
 OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or "disentanglement_output")

@@ -34,9 +34,9 @@ import torch
 from torch.distributions import MultivariateNormal, kl_divergence
 
 from pyrogen.data import signal_mixture
+from pyrogen.infer import DensityDistillation, SVITrainer, fit
 from pyrogen.metrics import autocorrelation, power_spectrum
 from pyrogen.models import IAFStudent, WaveNet, ar2_autocorrelation, ar2_teacher, ar_gaussian
-from pyrogen.train import DensityDistillation, SVITrainer, fit
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))
 OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or "distillation_output")

@@ -33,9 +33,9 @@ from sklearn.mixture import BayesianGaussianMixture
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from pyrogen.data import eight_gaussians
-from pyrogen.infer import BayesianGaussianMixtureCAVI, NormalGammaCAVI, posterior_to_arviz
+from pyrogen.infer import GradientEM
 from pyrogen.models import GaussianMixture
-from pyrogen.train import GradientEM
+from pyrogen.objectives import BayesianGaussianMixtureCAVI, NormalGammaCAVI, posterior_to_arviz
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))
 OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or "em_mean_field_output")

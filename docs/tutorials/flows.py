@@ -30,8 +30,8 @@ import pyro
 import torch
 
 from pyrogen.data import eight_gaussians, rings, two_moons
+from pyrogen.infer import SVITrainer
 from pyrogen.models import FlowDensity
-from pyrogen.train import SVITrainer
 from pyrogen.transforms import Planar
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))

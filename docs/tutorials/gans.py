@@ -31,10 +31,10 @@ from scipy import integrate, stats
 
 from pyrogen import plots
 from pyrogen.data import eight_gaussians, eight_gaussians_centers, load
-from pyrogen.infer import GANLoss
+from pyrogen.infer import AdversarialSVI, fit, make_gan_trainer
 from pyrogen.metrics import c2st, fid, load_or_train_classifier, mode_coverage
 from pyrogen.models import Discriminator, Generator, InfoGANDiscriminator, InfoGANGenerator
-from pyrogen.train import AdversarialSVI, fit, make_gan_trainer
+from pyrogen.objectives import GANLoss
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))
 OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or "gans_output")

@@ -17,8 +17,8 @@
 # * **(c)** training curves per estimator, at an equal number of steps and at equal
 #   wall-clock time.
 #
-# Every estimator is a `pyro.infer.ELBO` subclass from `pyrogen.infer`, and
-# `pyrogen.infer.gradient_variance` repeats any of them R times at fixed parameters.
+# Every estimator is a `pyro.infer.ELBO` subclass from `pyrogen.objectives`, and
+# `pyrogen.objectives.gradient_variance` repeats any of them R times at fixed parameters.
 #
 # Run it as a script: `PYROGEN_SMOKE=1` (or `CI` set) selects a tiny run, and figures and
 # tables go to `$PYROGEN_TUTORIAL_OUT` (default `gradient_estimators_output/`). The sentences
@@ -43,9 +43,15 @@ from pyro.infer import Trace_ELBO
 from torch import nn
 
 from pyrogen.data import load
-from pyrogen.infer import IWAE_ELBO, STL_ELBO, NVILBaseline, ScoreFunction_ELBO, gradient_variance
+from pyrogen.infer import SVITrainer
 from pyrogen.models import VAE
-from pyrogen.train import SVITrainer
+from pyrogen.objectives import (
+    IWAE_ELBO,
+    STL_ELBO,
+    NVILBaseline,
+    ScoreFunction_ELBO,
+    gradient_variance,
+)
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))
 OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or "gradient_estimators_output")

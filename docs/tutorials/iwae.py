@@ -34,10 +34,10 @@ import torch
 from pyro.infer import Trace_ELBO
 
 from pyrogen.data import load
-from pyrogen.infer import IWAE_ELBO, gradient_variance
+from pyrogen.infer import SVITrainer, fit, make_adam
 from pyrogen.metrics import active_units, elbo_surgery, log_likelihood
 from pyrogen.models import HierarchicalVAE
-from pyrogen.train import SVITrainer, fit, make_adam
+from pyrogen.objectives import IWAE_ELBO, gradient_variance
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))
 OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or "iwae_output")

@@ -26,9 +26,9 @@ import pyro
 import torch
 
 from pyrogen.data import collapse_gaussian, load, template_sequences
-from pyrogen.infer import BetaELBO, FreeBitsELBO, LinearWarmup
+from pyrogen.infer import SVITrainer
 from pyrogen.models import VAE, LinearGaussianVAE, WindowedARVAE
-from pyrogen.train import SVITrainer
+from pyrogen.objectives import BetaELBO, FreeBitsELBO, LinearWarmup
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))
 OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or "posterior_collapse_output")
@@ -193,7 +193,7 @@ print(
 # log 4, the information in a choice among 4 templates. The last line above compares them.
 #
 # ## Remedies in the objective
-# `pyrogen.infer` has `BetaELBO` (with `LinearWarmup`, a KL warm-up from beta = 0 to 1, or
+# `pyrogen.objectives` has `BetaELBO` (with `LinearWarmup`, a KL warm-up from beta = 0 to 1, or
 # a constant beta < 1; `kl="closed_form"` for the closed-form KL) and `FreeBitsELBO`
 # (Kingma et al. 2016: each unit's batch-averaged KL is clamped from below at lambda nats).
 # Here on scikit-learn's 8x8 digits, thresholded to

@@ -22,9 +22,9 @@ from pyro.infer import Trace_ELBO
 
 from pyrogen import plots
 from pyrogen.data import load
+from pyrogen.infer import SVITrainer, fit
 from pyrogen.metrics import log_likelihood
 from pyrogen.models import VAE
-from pyrogen.train import SVITrainer, fit
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))
 OUT = Path(os.environ.get("PYROGEN_TUTORIAL_OUT") or "training_a_vae_output")

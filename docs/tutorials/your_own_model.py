@@ -34,10 +34,10 @@ from pyro.infer import Predictive, TraceEnum_ELBO
 
 from pyrogen import plots
 from pyrogen.data import load
-from pyrogen.infer import posterior_to_arviz
+from pyrogen.infer import SVITrainer, fit
+from pyrogen.infer.fit import epoch_generator
 from pyrogen.metrics import log_likelihood
-from pyrogen.train import SVITrainer, fit
-from pyrogen.train.fit import epoch_generator
+from pyrogen.objectives import posterior_to_arviz
 
 with warnings.catch_warnings():  # arviz 0.23 announces its 1.0 refactor on import
     warnings.simplefilter("ignore", FutureWarning)

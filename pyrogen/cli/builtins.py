@@ -11,9 +11,10 @@ from torch import nn
 from pyrogen.cli.distillation import build_distillation, distillation_stepper
 from pyrogen.cli.options import FAST_PATH_OPTIONS, LOSS_OPTIONS, SVI_OPTIONS
 from pyrogen.cli.registry import register_loss, register_model
-from pyrogen.infer import IWAE_ELBO
-from pyrogen.infer.beta_elbo import BetaELBO
-from pyrogen.infer.distillation import DistillationPair
+from pyrogen.infer.adversarial import GANPair
+from pyrogen.infer.factor_vae_trainer import FactorVAETrainer
+from pyrogen.infer.gan_trainer import build_gan, default_arch, gan_stepper
+from pyrogen.infer.stepper import Stepper
 from pyrogen.models import (
     MADE,
     VAE,
@@ -27,10 +28,9 @@ from pyrogen.models import (
     WaveNet,
 )
 from pyrogen.models.factor_vae import FactorVAE
-from pyrogen.train.adversarial import GANPair
-from pyrogen.train.factor_vae_trainer import FactorVAETrainer
-from pyrogen.train.gan_trainer import build_gan, default_arch, gan_stepper
-from pyrogen.train.stepper import Stepper
+from pyrogen.objectives import IWAE_ELBO
+from pyrogen.objectives.beta_elbo import BetaELBO
+from pyrogen.objectives.distillation import DistillationPair
 
 # The options each built-in model applies (see pyrogen.cli.options): SVI's, the objective's
 # (particles, beta: moot without latent variables), and the fast objective's (the built-in
@@ -212,7 +212,7 @@ def _dreg(config: dict[str, Any]) -> ELBO:
     description="GAN: MLP for vectors, DCGAN for images; --loss minimax|nonsaturating|"
     "wasserstein|wgan-gp|hinge|ls|f:kl|f:reverse_kl|f:js|f:pearson|f:hellinger (2014-2017)",
     options=("lr", "loss", "binarize", "z_dim", "hidden"),
-    # lr None: each loss's paper optimizer (see pyrogen.train.adversarial.default_optimizer)
+    # lr None: each loss's paper optimizer (see pyrogen.infer.adversarial.default_optimizer)
     defaults={"loss": "nonsaturating", "lr": None},
 )
 def _gan(

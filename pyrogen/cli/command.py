@@ -20,8 +20,8 @@ from pyrogen.cli.registry import import_plugin
 from pyrogen.cli.runs import is_rank0
 from pyrogen.cli.sampling import cmd_sample
 from pyrogen.cli.training import cmd_train
-from pyrogen.train.checkpoint import CheckpointError
-from pyrogen.train.distributed import PeerLostError
+from pyrogen.infer.checkpoint import CheckpointError
+from pyrogen.infer.distributed import PeerLostError
 
 
 def cmd_list() -> None:

@@ -3,7 +3,7 @@ r"""Command-line construction of density distillation: a teacher run directory -
 ``build_distillation(x_shape, teacher=RUN_DIR)`` reloads the trained teacher of a run
 directory (or takes a module), freezes it, and pairs it with a fresh convolutional
 :class:`~pyrogen.models.IAFStudent` of the teacher's length; ``distillation_stepper`` turns that
-pair into a :class:`~pyrogen.train.DensityDistillation` stepper. Registered in
+pair into a :class:`~pyrogen.infer.DensityDistillation` stepper. Registered in
 :mod:`pyrogen.cli.builtins` as the model ``distill``; the dataset only sets how many student samples
 each step draws (the values are unused). :func:`distillation_report` is what ``pyrogen eval``
 prints for such a run: the teacher's log-likelihood of student samples vs of its own, the KL
@@ -24,17 +24,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from pyrogen.infer.distillation import DistillationPair, analytic_entropy
+from pyrogen.infer.distillation import DensityDistillation
 from pyrogen.models.iaf_student import IAFStudent
 from pyrogen.models.protocols import ExactDensity, Sampler, implements
-from pyrogen.train.distillation import DensityDistillation
+from pyrogen.objectives.distillation import DistillationPair, analytic_entropy
 
 
 def _teacher_module(teacher: nn.Module | str | os.PathLike[str]) -> nn.Module:
     if isinstance(teacher, nn.Module):
         return teacher
     from pyrogen.cli.runs import load_run  # runs imports the registry: import it late
-    from pyrogen.train.checkpoint import CheckpointError
+    from pyrogen.infer.checkpoint import CheckpointError
 
     try:
         _, stepper = load_run(teacher, device="cpu")
@@ -99,7 +99,7 @@ def distillation_report(
     A student matches its teacher when the teacher scores the student's samples as highly as
     its own: ``ll_gap_per_step`` = E_T log p_T / T - E_S log p_T / T (nats per step) is then
     near 0, and the KL estimate (closed-form entropy, see
-    :mod:`pyrogen.infer.distillation`) near 0 too.
+    :mod:`pyrogen.objectives.distillation`) near 0 too.
 
     Args:
         pair: a trained :class:`DistillationPair`.

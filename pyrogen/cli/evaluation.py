@@ -25,11 +25,11 @@ from pyro.infer import ELBO, Trace_ELBO, TraceEnum_ELBO
 
 from pyrogen.cli.distillation import distillation_report
 from pyrogen.cli.runs import is_rank0, load_run, model_args, model_only_latents
-from pyrogen.infer.distillation import DistillationPair
+from pyrogen.infer import resolve_device
+from pyrogen.infer.adversarial import GANPair
+from pyrogen.infer.distributed import init_from_env, sharded_log_likelihood
 from pyrogen.models.protocols import ExactDensity, ModelGuidePair, implements
-from pyrogen.train import resolve_device
-from pyrogen.train.adversarial import GANPair
-from pyrogen.train.distributed import init_from_env, sharded_log_likelihood
+from pyrogen.objectives.distillation import DistillationPair
 
 Args = tuple[torch.Tensor, ...]
 

@@ -1,6 +1,6 @@
 """What ``pyrogen train`` says when Ctrl-C stops it: where training stopped, the checkpoint
 it wrote, and the command that resumes the run, instead of a ``KeyboardInterrupt``
-traceback (see :mod:`pyrogen.train.interrupt`)."""
+traceback (see :mod:`pyrogen.infer.interrupt`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pyrogen.train.fit import CHECKPOINT
-from pyrogen.train.interrupt import TrainingInterrupted
+from pyrogen.infer.fit import CHECKPOINT
+from pyrogen.infer.interrupt import TrainingInterrupted
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process stopped by Ctrl-C
 
@@ -30,7 +30,7 @@ def report_interrupt(error: KeyboardInterrupt, argv: Sequence[str], out: str | N
     status.
 
     Args:
-        error: :class:`~pyrogen.train.interrupt.TrainingInterrupted` when training stopped
+        error: :class:`~pyrogen.infer.interrupt.TrainingInterrupted` when training stopped
             after writing its checkpoint, a plain ``KeyboardInterrupt`` when Ctrl-C came
             before training (or a second Ctrl-C quit at once).
         argv: the command's arguments, after ``pyrogen``.

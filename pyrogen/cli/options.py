@@ -145,11 +145,11 @@ def check_fast_path(stepper: Any, given: Collection[str]) -> None:
     """Refuses fast-path options when the built trainer does not run the fast objective.
 
     ``--particle-chunk``, ``--compile`` and ``--bf16`` act only inside the fast objective
-    (:class:`~pyrogen.train.objective.FastObjective`). (``--analytic-kl`` under ``--no-fast``
+    (:class:`~pyrogen.infer.objective.FastObjective`). (``--analytic-kl`` under ``--no-fast``
     is Pyro's own ``TraceMeanField_ELBO``.)
     """
-    from pyrogen.train import SVITrainer
-    from pyrogen.train.objective import FastObjective
+    from pyrogen.infer import SVITrainer
+    from pyrogen.infer.objective import FastObjective
 
     if not isinstance(stepper, SVITrainer):
         return

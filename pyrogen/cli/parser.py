@@ -12,7 +12,7 @@ import argparse
 import dataclasses
 
 from pyrogen.cli.runs import TrainConfig
-from pyrogen.train.schedules import SCHEDULES
+from pyrogen.infer.schedules import SCHEDULES
 
 DESCRIPTION = "The ``pyrogen`` command: ``train``, ``eval``, ``sample`` and ``list``."
 

@@ -34,7 +34,7 @@ from typing import Any
 from pyro.infer import ELBO
 from torch import nn
 
-from pyrogen.train.stepper import Stepper
+from pyrogen.infer.stepper import Stepper
 
 ModelFactory = Callable[..., nn.Module]
 StepperFactory = Callable[[nn.Module, dict[str, Any]], Stepper]

@@ -18,8 +18,8 @@ from collections.abc import Collection
 from pathlib import Path
 
 from pyrogen.cli.runs import CONFIG, TrainConfig
-from pyrogen.train.checkpoint import load_checkpoint
-from pyrogen.train.fit import CHECKPOINT
+from pyrogen.infer.checkpoint import load_checkpoint
+from pyrogen.infer.fit import CHECKPOINT
 
 # Per invocation, not part of the run.
 FREE: tuple[str, ...] = ("out", "device", "quiet", "data_root", "checkpoint_minutes")
@@ -39,7 +39,7 @@ CHANGEABLE: tuple[str, ...] = (
     "compile",
     "bf16",
 )
-# Learning-rate schedules laid over the run's epochs (pyrogen.train.schedules.make_schedule).
+# Learning-rate schedules laid over the run's epochs (pyrogen.infer.schedules.make_schedule).
 EPOCH_SCHEDULES: tuple[str, ...] = ("cosine", "step")
 # Derived from the data, not given.
 DERIVED: tuple[str, ...] = ("x_shape", "num_classes")

@@ -16,8 +16,8 @@ from torch import nn
 
 from pyrogen.cli.runs import TrainConfig, build_stepper, check_labels, model_args
 from pyrogen.data import list_datasets, load
-from pyrogen.train import resolve_device
-from pyrogen.train.checkpoint import CheckpointError
+from pyrogen.infer import resolve_device
+from pyrogen.infer.checkpoint import CheckpointError
 from pyrogen.validation import (
     check_finite,
     check_model_input,

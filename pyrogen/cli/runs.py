@@ -28,11 +28,11 @@ from torch import nn
 
 from pyrogen.cli.registry import get_loss, get_model, import_plugin
 from pyrogen.data.labelled_tensors import LabelledTensors
-from pyrogen.train import SVITrainer, resolve_device
-from pyrogen.train.checkpoint import CheckpointError, load_checkpoint
-from pyrogen.train.fit import CHECKPOINT, epoch_generator
-from pyrogen.train.schedules import make_schedule
-from pyrogen.train.stepper import Stepper
+from pyrogen.infer import SVITrainer, resolve_device
+from pyrogen.infer.checkpoint import CheckpointError, load_checkpoint
+from pyrogen.infer.fit import CHECKPOINT, epoch_generator
+from pyrogen.infer.schedules import make_schedule
+from pyrogen.infer.stepper import Stepper
 
 CONFIG = "config.json"
 # TrainConfig fields that SVITrainer takes (refused for models with their own stepper).

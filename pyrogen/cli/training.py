@@ -31,12 +31,12 @@ from pyrogen.cli.runs import (
     training_data,
 )
 from pyrogen.cli.sampling import figures
-from pyrogen.train import SVITrainer, fit, resolve_device
-from pyrogen.train.atomic_write import atomic_write
-from pyrogen.train.callbacks import TensorBoardLogger
-from pyrogen.train.distributed import env_world_size, shutdown
-from pyrogen.train.fit import epoch_generator
-from pyrogen.train.stepper import Stepper
+from pyrogen.infer import SVITrainer, fit, resolve_device
+from pyrogen.infer.atomic_write import atomic_write
+from pyrogen.infer.callbacks import TensorBoardLogger
+from pyrogen.infer.distributed import env_world_size, shutdown
+from pyrogen.infer.fit import epoch_generator
+from pyrogen.infer.stepper import Stepper
 
 
 def _check_enumeration(stepper: Stepper, batch: tuple[torch.Tensor, ...]) -> None:

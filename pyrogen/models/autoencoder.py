@@ -9,8 +9,8 @@ variants that may use larger codes live next to this file:
 :class:`~pyrogen.models.ContractiveAutoencoder` (penalize the encoder's Jacobian).
 
 These are not latent-variable models with a ``model``/``guide`` pair: they are trained by
-their reconstruction loss, with :class:`~pyrogen.train.AutoencoderTrainer` under
-:func:`~pyrogen.train.fit`.
+their reconstruction loss, with :class:`~pyrogen.infer.AutoencoderTrainer` under
+:func:`~pyrogen.infer.fit`.
 
 References:
     Neural networks and principal component analysis: learning from examples without local

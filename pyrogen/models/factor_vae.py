@@ -9,7 +9,7 @@ prod_j q(z_j) (label 0, obtained by shuffling each latent dimension across the b
     TC(z) ~= E_{q(z)} log( D(z) / (1 - D(z)) ) = E_{q(z)} logit(z).
 
 The VAE and the discriminator are updated in alternation by
-:class:`~pyrogen.train.FactorVAETrainer`.
+:class:`~pyrogen.infer.FactorVAETrainer`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class FactorVAE(VAE):
     r"""A :class:`~pyrogen.models.VAE` with the total-correlation discriminator of FactorVAE.
 
     ``model``/``guide`` are the VAE's; the discriminator maps z (B, z_dim) to the logit
-    log D(z)/(1 - D(z)) (B,). Train with :class:`~pyrogen.train.FactorVAETrainer`.
+    log D(z)/(1 - D(z)) (B,). Train with :class:`~pyrogen.infer.FactorVAETrainer`.
 
     Args:
         *args: as :class:`~pyrogen.models.VAE`.

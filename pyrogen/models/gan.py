@@ -6,7 +6,7 @@ The generator is an implicit model written in Pyro syntax::
 
 with ``"z"`` a sample site and ``"x"`` a ``pyro.deterministic`` site, so it can be traced,
 conditioned and replayed like any Pyro model. It has no tractable likelihood, so it is trained
-adversarially (:class:`~pyrogen.train.AdversarialSVI`) against a critic ``D(x) in R``.
+adversarially (:class:`~pyrogen.infer.AdversarialSVI`) against a critic ``D(x) in R``.
 
 References:
     Generative Adversarial Nets, I. Goodfellow et al., 2014, Sec. 3.

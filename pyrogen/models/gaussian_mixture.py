@@ -68,7 +68,7 @@ class GaussianMixture(PyroModel):
 
     The assignment site ``"assignment"`` is marked for parallel enumeration, so
     ``TraceEnum_ELBO(max_plate_nesting=1)`` with the empty :meth:`guide` computes the exact
-    negative log-likelihood, and :func:`pyrogen.train.em.gradient_em` can fit it too.
+    negative log-likelihood, and :func:`pyrogen.infer.em.gradient_em` can fit it too.
 
     Args:
         num_components: number of components K.

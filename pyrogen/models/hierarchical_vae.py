@@ -98,7 +98,7 @@ class HierarchicalVAE(PyroModel):
         min_scale: floor added to every standard deviation.
 
     Every network acts on the trailing dimension only, so the model and guide broadcast over
-    any leading particle dimensions (as :class:`~pyrogen.infer.IWAE_ELBO` and
+    any leading particle dimensions (as :class:`~pyrogen.objectives.IWAE_ELBO` and
     :func:`~pyrogen.metrics.log_likelihood` need).
 
     Example:

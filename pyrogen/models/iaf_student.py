@@ -5,7 +5,7 @@ no bound on the log-scale) whose conditioner reads the previous flow's output on
 earlier steps, so all T outputs of a flow come from one parallel pass and the whole sample
 from K passes (the teacher of density
 distillation needs T sequential passes). The log-scales are returned with the sample, which
-gives the student's entropy in closed form (see :mod:`pyrogen.infer.distillation`):
+gives the student's entropy in closed form (see :mod:`pyrogen.objectives.distillation`):
 H(p_S) = E sum_t sum_k log sigma_t^(k) + T/2 log(2 pi e).
 
 With ``linear=True`` the shift is a linear causal filter of the flow's input and the scale a

@@ -1,7 +1,7 @@
 r"""InfoVAE / MMD-VAE (Zhao et al. 2017): a VAE trained with the InfoVAE objective.
 
 The generative model and guide are the :class:`~pyrogen.models.VAE`'s; what changes is the
-objective, :class:`~pyrogen.infer.InfoVAE_ELBO`:
+objective, :class:`~pyrogen.objectives.InfoVAE_ELBO`:
 
     E_q[log p(x|z)] - (1 - alpha) KL(q(z|x) || p(z)) - (alpha + lambda - 1) MMD(q(z), p(z)).
 
@@ -39,8 +39,8 @@ class InfoVAE(VAE):
 
     Example:
         >>> import torch
-        >>> from pyrogen.infer import InfoVAE_ELBO
-        >>> from pyrogen.train import SVITrainer
+        >>> from pyrogen.objectives import InfoVAE_ELBO
+        >>> from pyrogen.infer import SVITrainer
         >>> vae = InfoVAE((6,), z_dim=2, hidden=(8,), alpha=1.0, lambda_=100.0)
         >>> trainer = SVITrainer(vae, InfoVAE_ELBO.for_model(vae), lr=1e-3)
         >>> out = trainer.step(torch.ones(4, 6))

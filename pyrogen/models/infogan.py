@@ -11,7 +11,7 @@ information between codes and samples (Chen et al. 2016, Lemma 5.1, eq. (5)) is
     L_I(G, Q) = E_{c ~ p(c), x ~ G(z, c)}[log Q(c | x)] + H(c)  <=  I(c; G(z, c)),
 
 with ``H(c) = log K + L log 2``; the game is ``min_{G, Q} max_D V(D, G) - lambda L_I(G, Q)``
-(eq. (6)). :class:`~pyrogen.train.AdversarialSVI` adds the ``lambda L_I`` term whenever the
+(eq. (6)). :class:`~pyrogen.infer.AdversarialSVI` adds the ``lambda L_I`` term whenever the
 critic has a ``mi_lower_bound`` method.
 
 References:

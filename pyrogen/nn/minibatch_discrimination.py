@@ -18,7 +18,7 @@ The sum runs over the whole batch, ``j = i`` included, as in the paper: the self
 the constant ``c_b(x_i, x_i) = exp(0) = 1``. ``include_self=False`` leaves it out (the
 statistic then counts the *other* examples close to ``x_i``, from 0 to ``n - 1``). The paper
 computes the features separately for a batch of data and a batch of samples, which is what
-:class:`~pyrogen.train.AdversarialSVI` does (it calls the critic on each batch in turn).
+:class:`~pyrogen.infer.AdversarialSVI` does (it calls the critic on each batch in turn).
 
 Because the output of an example depends on the other examples of its batch, a critic with
 this layer is not a per-example function: like batch norm it does not go with a per-example

@@ -3,8 +3,8 @@
 import torch
 
 from pyrogen.cli.registry import get_loss, get_model
-from pyrogen.infer import IWAE_ELBO
 from pyrogen.models import HierarchicalVAE, LadderVAE
+from pyrogen.objectives import IWAE_ELBO
 
 
 def test_models_build_by_name():

@@ -23,8 +23,8 @@ import torch
 
 from pyrogen.cli import main
 from pyrogen.cli import training as cli_training
-from pyrogen.train import atomic_write as aw
-from pyrogen.train import load_checkpoint
+from pyrogen.infer import atomic_write as aw
+from pyrogen.infer import load_checkpoint
 
 TIMEOUT = 600  # seconds for a subprocess on a busy machine
 # 2 epochs of 750 steps: long enough to be interrupted within an epoch.

@@ -13,7 +13,7 @@ from pyrogen.cli import main
 from pyrogen.cli.registry import get_loss, get_model, import_plugin
 from pyrogen.cli.runs import LabelledEpochs, load_run
 from pyrogen.data import load
-from pyrogen.train import SVITrainer, fit, load_checkpoint
+from pyrogen.infer import SVITrainer, fit, load_checkpoint
 
 # Every model checks, on every call, that it got labels y (int64, (N,)) and that each label
 # is that of its image (the digits are all distinct, so an image names its label): a model

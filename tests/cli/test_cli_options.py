@@ -30,7 +30,7 @@ from pyrogen.cli.options_doc import builtin_models, options_in_order, render
 from pyrogen.cli.parser import parser, train_config
 from pyrogen.cli.registry import get_model
 from pyrogen.cli.runs import TrainConfig, build_stepper, model_args, training_data
-from pyrogen.train import fit
+from pyrogen.infer import fit
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = [spec.name for spec in builtin_models()]

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pyrogen.cli import main
-from pyrogen.train import load_checkpoint
+from pyrogen.infer import load_checkpoint
 
 BASE = ["train", "vae", "--z-dim", "2", "--hidden", "8", "--device", "cpu"]
 

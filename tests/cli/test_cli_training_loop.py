@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pyrogen.cli import main
-from pyrogen.train import load_checkpoint
+from pyrogen.infer import load_checkpoint
 
 BASE = ["train", "vae", "--z-dim", "4", "--hidden", "32", "--device", "cpu"]
 LOOP = ["--clip-grad-norm", "10", "--accumulate", "2", "--lr-schedule", "cosine"]

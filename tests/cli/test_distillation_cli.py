@@ -9,8 +9,8 @@ import torch
 from torch.distributions import MultivariateNormal, kl_divergence
 
 from pyrogen.cli.distillation import build_distillation, distillation_report
-from pyrogen.infer import DistillationPair
 from pyrogen.models import IAFStudent, ar2_teacher, ar_gaussian
+from pyrogen.objectives import DistillationPair
 
 T = 12
 

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from pyrogen.train import load_checkpoint
+from pyrogen.infer import load_checkpoint
 
 TIMEOUT = 600
 EPOCHS, STEPS = 3, 3 * 150  # digits: 1500 examples, batches of 10

@@ -1,9 +1,9 @@
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from pyrogen.infer.fast_elbo import VAEObjective
 from pyrogen.metrics import log_likelihood
 from pyrogen.models import VAE
-from pyrogen.train.fast_elbo import VAEObjective
 
 
 class _LargestTensor(TorchDispatchMode):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pyrogen.infer import AutoencoderTrainer
 from pyrogen.models import Autoencoder
 from pyrogen.models.autoencoder import reconstruction_loss
-from pyrogen.train import AutoencoderTrainer
 
 EIGENVALUES = torch.tensor([4.0, 2.0, 0.3, 0.1])
 

@@ -196,8 +196,8 @@ def test_model_guide_contract_class_conditional():
 
 
 def test_svi_trainer_trains_an_unconditional_model():
+    from pyrogen.infer.trainer import SVITrainer
     from pyrogen.models import MADE
-    from pyrogen.train.trainer import SVITrainer
 
     torch.manual_seed(0)
     m = MADE((6,), hidden=(16,))

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch.autograd.functional import jacobian
 
+from pyrogen.infer import AutoencoderTrainer
 from pyrogen.models import ContractiveAutoencoder, jacobian_frobenius
-from pyrogen.train import AutoencoderTrainer
 
 
 def _frobenius_by_autograd(encoder, x: torch.Tensor) -> torch.Tensor:

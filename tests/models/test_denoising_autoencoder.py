@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.distributions as td
 
+from pyrogen.infer import AutoencoderTrainer
 from pyrogen.metrics import mmd
 from pyrogen.models import DenoisingAutoencoder
-from pyrogen.train import AutoencoderTrainer
 
 CENTERS = 1.2 * torch.tensor([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]])
 WEIGHTS = torch.tensor([0.4, 0.3, 0.2, 0.1])

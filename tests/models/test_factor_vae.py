@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from pyrogen.infer import Stepper
+from pyrogen.infer.factor_vae_trainer import FactorVAETrainer
 from pyrogen.models.factor_vae import FactorVAE, permute_dims
-from pyrogen.train import Stepper
-from pyrogen.train.factor_vae_trainer import FactorVAETrainer
 
 
 def _train_discriminator(cov, steps=500, batch=256):

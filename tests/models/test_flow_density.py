@@ -5,8 +5,8 @@ import pytest
 import torch
 from pyro.infer import Trace_ELBO
 
+from pyrogen.infer import SVITrainer
 from pyrogen.models import FlowDensity
-from pyrogen.train import SVITrainer
 from pyrogen.transforms import ActNorm
 
 

@@ -5,10 +5,10 @@ import torch
 from pyro import poutine
 from pyro.infer import Trace_ELBO
 
-from pyrogen.infer import IWAE_ELBO
 from pyrogen.metrics import log_likelihood
 from pyrogen.models import HierarchicalVAE, LadderVAE
 from pyrogen.models.ladder_vae import precision_weighted
+from pyrogen.objectives import IWAE_ELBO
 
 MODELS = [
     lambda: HierarchicalVAE((1, 8, 8), z_dims=(6, 3), hidden=(16,)),

@@ -4,9 +4,9 @@ import pyro
 import pytest
 import torch
 
+from pyrogen.infer import AdversarialSVI
 from pyrogen.models import InfoGANDiscriminator, InfoGANGenerator
 from pyrogen.models.infogan import mi_lower_bound
-from pyrogen.train import AdversarialSVI
 
 
 def test_codes_are_pyro_sites():

@@ -2,8 +2,8 @@ import pytest
 import torch
 from pyro.infer import Trace_ELBO
 
+from pyrogen.infer import Stepper, VQVAETrainer
 from pyrogen.models import VQVAE, CodePixelCNN
-from pyrogen.train import Stepper, VQVAETrainer
 
 
 def _vq(**kw):

@@ -6,8 +6,8 @@ import pytest
 import torch
 from pyro.infer import SVI, Trace_ELBO
 
+from pyrogen.infer import VQVAETrainer
 from pyrogen.models import VQVAE2, CodePixelCNN
-from pyrogen.train import VQVAETrainer
 
 
 def _vq(x_shape=(1, 28, 28), **kw):

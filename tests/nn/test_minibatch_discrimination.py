@@ -97,8 +97,8 @@ def test_discriminator_option_changes_nothing_by_default():
 
 
 def test_adversarial_training_updates_the_minibatch_kernel():
+    from pyrogen.infer import AdversarialSVI
     from pyrogen.models import Generator
-    from pyrogen.train import AdversarialSVI
 
     torch.manual_seed(6)
     critic = Discriminator((2,), hidden=(16, 16), minibatch_features=4, minibatch_kernel_dim=3)
