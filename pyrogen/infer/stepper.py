@@ -54,7 +54,10 @@ class LazyAdam:
 
     def _optimized(self) -> list[torch.Tensor]:
         """The tensors the default Adam updates."""
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} builds its optimizer lazily but does not say which tensors "
+            "it trains: define _optimized(), or pass an optimizer"
+        )
 
     @property
     def optim(self) -> torch.optim.Optimizer:
