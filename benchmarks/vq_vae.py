@@ -20,7 +20,7 @@ import torch
 
 from pyrogen.data import load
 from pyrogen.infer import VQVAETrainer
-from pyrogen.models import VQVAE, CodePixelCNN
+from pyrogen.models import VQVAE, PixelCNN
 from pyrogen.plots import save_image_grid, save_reconstructions
 
 RESULTS = Path(__file__).parent / "results"
@@ -53,9 +53,10 @@ def evaluate(vq: VQVAE, x: torch.Tensor) -> dict[str, float]:
 
 
 def train_prior(vq: VQVAE, x: torch.Tensor, x_test: torch.Tensor, args) -> tuple:
-    codes = torch.cat([vq.codes(c) for c in x.split(1000)])
-    test_codes = torch.cat([vq.codes(c) for c in x_test.split(1000)])
-    prior = CodePixelCNN(
+    # Code grids (n, h, w) as the one-channel images (n, 1, h, w) the prior scores.
+    codes = torch.cat([vq.codes(c) for c in x.split(1000)])[:, None].float()
+    test_codes = torch.cat([vq.codes(c) for c in x_test.split(1000)])[:, None].float()
+    prior = PixelCNN.for_codes(
         vq.num_codes, vq.latent_shape, channels=args.prior_channels, num_layers=args.prior_layers
     )
     optim = torch.optim.Adam(prior.parameters(), lr=args.lr)

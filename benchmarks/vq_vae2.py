@@ -25,7 +25,7 @@ import torch
 
 from pyrogen.data import load
 from pyrogen.infer import VQVAETrainer
-from pyrogen.models import VQVAE, VQVAE2, CodePixelCNN
+from pyrogen.models import VQVAE, VQVAE2, PixelCNN
 from pyrogen.plots import save_image_grid
 
 RESULTS = Path(__file__).parent / "results"
@@ -67,14 +67,17 @@ def test_recon(vq: VQVAE | VQVAE2, x: torch.Tensor) -> tuple[float, float]:
     return recon / len(x), mse / len(x)
 
 
-def fit_prior(
-    prior: CodePixelCNN, codes: torch.Tensor, cond: torch.Tensor | None, args
-) -> CodePixelCNN:
+def as_images(codes: torch.Tensor) -> torch.Tensor:
+    """Code grids ``(n, h, w)`` as the one-channel images ``(n, 1, h, w)`` a prior scores."""
+    return codes[:, None].float()
+
+
+def fit_prior(prior: PixelCNN, codes: torch.Tensor, cond: torch.Tensor | None, args) -> PixelCNN:
     optim = torch.optim.Adam(prior.parameters(), lr=args.lr)
     it = batches(len(codes), args.batch, seed=1)
     for _ in range(args.prior_steps):
         idx = next(it)
-        loss = -prior.log_prob(codes[idx], None if cond is None else cond[idx]).mean()
+        loss = -prior.log_prob(as_images(codes[idx]), None if cond is None else cond[idx]).mean()
         optim.zero_grad()
         loss.backward()
         optim.step()
@@ -82,10 +85,10 @@ def fit_prior(
 
 
 @torch.no_grad()
-def nll(prior: CodePixelCNN, codes: torch.Tensor, cond: torch.Tensor | None = None) -> float:
+def nll(prior: PixelCNN, codes: torch.Tensor, cond: torch.Tensor | None = None) -> float:
     """Mean -log p(codes) in nats per image."""
     parts = [
-        -prior.log_prob(c, None if cond is None else cond[i : i + len(c)])
+        -prior.log_prob(as_images(c), None if cond is None else cond[i : i + len(c)])
         for i, c in zip(range(0, len(codes), 1000), codes.split(1000), strict=True)
     ]
     return float(torch.cat(parts).mean())
@@ -100,8 +103,8 @@ def train_stage1(vq: VQVAE | VQVAE2, x: torch.Tensor, args) -> float:
     return time.time() - start
 
 
-def prior_for(k: int, shape, args, cond_codes: int = 0) -> CodePixelCNN:
-    return CodePixelCNN(
+def prior_for(k: int, shape, args, cond_codes: int = 0) -> PixelCNN:
+    return PixelCNN.for_codes(
         k, shape, channels=args.prior_channels, num_layers=args.prior_layers, cond_codes=cond_codes
     )
 
@@ -180,7 +183,7 @@ def main(args: argparse.Namespace) -> None:
 
 
 @torch.no_grad()
-def figures(x_test, recons, samples, vq2: VQVAE2, bottom_prior: CodePixelCNN) -> None:
+def figures(x_test, recons, samples, vq2: VQVAE2, bottom_prior: PixelCNN) -> None:
     grid = torch.cat([torch.cat([x_test[i : i + 8], r1[i : i + 8], r2[i : i + 8]]) for i, r1, r2
                       in ((0, *recons), (8, *recons))])  # fmt: skip
     save_image_grid(
@@ -196,7 +199,7 @@ def figures(x_test, recons, samples, vq2: VQVAE2, bottom_prior: CodePixelCNN) ->
     # What each level holds: the top codes of 8 test images kept, the bottom codes redrawn.
     top, bottom = vq2.codes(x_test[:8])
     pyro.set_rng_seed(1)
-    redrawn = [bottom_prior.sample(8, cond=top) for _ in range(6)]
+    redrawn = [bottom_prior.sample(8, y=top)[:, 0].long() for _ in range(6)]
     cols = [x_test[:8], vq2.reconstruct(x_test[:8])]
     cols += [vq2.likelihood.mean(vq2.decode_codes(top, b), 3) for b in redrawn]
     save_image_grid(

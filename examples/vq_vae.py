@@ -3,7 +3,7 @@
 Stage 1 trains :class:`pyrogen.models.VQVAE` (straight-through gradient, codebook and
 commitment losses or ``--ema`` codebook updates) with :func:`pyrogen.infer.fit` and reports
 reconstruction error, codebook usage and perplexity; stage 2 fits
-:class:`pyrogen.models.CodePixelCNN` to the code grids of the training images, also with
+:meth:`pyrogen.models.PixelCNN.for_codes` to the code grids of the training images, also with
 ``fit`` (it is a fully observed Pyro model); samples are decoded codes from that prior::
 
     python examples/vq_vae.py --dataset fashion_mnist --epochs 5 --out runs/vq
@@ -21,7 +21,7 @@ import torch
 from pyrogen import plots
 from pyrogen.data import load
 from pyrogen.infer import SVITrainer, VQVAETrainer, fit, resolve_device
-from pyrogen.models import VQVAE, CodePixelCNN
+from pyrogen.models import VQVAE, PixelCNN
 
 
 def main(args: argparse.Namespace) -> dict[str, float]:
@@ -59,9 +59,11 @@ def main(args: argparse.Namespace) -> dict[str, float]:
     )
 
     with torch.no_grad():
-        codes = torch.cat([vq.codes(c.to(device)) for c in x.split(1000)]).cpu()
-        test_codes = torch.cat([vq.codes(c.to(device)) for c in x_test.split(1000)]).cpu()
-    prior = CodePixelCNN(args.num_codes, vq.latent_shape, channels=64, num_layers=4)
+        # Code grids (n, h, w) as the one-channel images (n, 1, h, w) the prior scores.
+        codes = torch.cat([vq.codes(c.to(device)) for c in x.split(1000)]).cpu()[:, None].float()
+        test_codes = torch.cat([vq.codes(c.to(device)) for c in x_test.split(1000)])
+        test_codes = test_codes.cpu()[:, None].float()
+    prior = PixelCNN.for_codes(args.num_codes, vq.latent_shape, channels=64, num_layers=4)
     history = fit(
         SVITrainer(prior, lr=args.lr),
         codes,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pyro
 import torch
@@ -195,3 +195,20 @@ def check_device(device: str | torch.device) -> torch.device:
     else:
         why = "pyrogen runs on CPU, CUDA and MPS devices"
     raise ValueError(f"device {str(device)!r} is not available: {why}; expected one of: {valid}")
+
+
+def check_observations(
+    x: torch.Tensor,
+    shape: Sequence[int],
+    dtype: torch.dtype | None,
+    support: Callable[[torch.Tensor], None] | None = None,
+) -> None:
+    """A model's check of its data: the shape ``(B, *shape)`` always; the dtype (``None``: any
+    floating dtype), finiteness and ``support`` (such as :func:`check_binary`) only when Pyro
+    validation is enabled, since they read every value."""
+    check_shape(x, shape)
+    if pyro.poutine.util.is_validation_enabled():
+        check_dtype(x, dtype)
+        check_finite(x)
+        if support is not None:
+            support(x)

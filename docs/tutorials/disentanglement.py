@@ -23,7 +23,7 @@ from pyrogen import plots
 from pyrogen.data import Sprites, load, load_sprites
 from pyrogen.infer import FactorVAETrainer, SVITrainer, VQVAETrainer, fit
 from pyrogen.metrics import beta_vae_score
-from pyrogen.models import VAE, VQVAE, CodePixelCNN, FactorVAE
+from pyrogen.models import VAE, VQVAE, FactorVAE, PixelCNN
 from pyrogen.objectives import BetaELBO, LinearCapacity
 
 SMOKE = "CI" in os.environ or bool(os.environ.get("PYROGEN_SMOKE"))
@@ -190,8 +190,9 @@ print(
 
 # %%
 with torch.no_grad():
-    codes = torch.cat([vq.codes(c) for c in fx.split(1000)])
-prior = CodePixelCNN(128, vq.latent_shape, channels=64, num_layers=4)
+    # Code grids (n, h, w) as the one-channel images (n, 1, h, w) the prior scores.
+    codes = torch.cat([vq.codes(c) for c in fx.split(1000)])[:, None].float()
+prior = PixelCNN.for_codes(128, vq.latent_shape, channels=64, num_layers=4)
 fit(
     SVITrainer(prior, lr=1e-3), codes, epochs=vq_epochs, batch_size=64, device="cpu", progress=False
 )

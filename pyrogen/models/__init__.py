@@ -4,7 +4,6 @@ from pyrogen.models.ar_process import LinearGaussianAR
 from pyrogen.models.ar_teacher import ar2_autocorrelation, ar2_teacher, ar_gaussian
 from pyrogen.models.autoencoder import Autoencoder
 from pyrogen.models.autoregressive import AutoregressiveModel
-from pyrogen.models.code_prior import CodePixelCNN
 from pyrogen.models.conditioned import Conditioned
 from pyrogen.models.contractive_autoencoder import ContractiveAutoencoder, jacobian_frobenius
 from pyrogen.models.denoising_autoencoder import DenoisingAutoencoder
@@ -91,7 +90,6 @@ __all__ = [
     "GaussianMixture",
     "AutoregressiveModel",
     "VQVAE",
-    "CodePixelCNN",
     "FactorVAE",
     "InfoVAE",
     "Bernoulli",

@@ -36,10 +36,8 @@ from torch.distributions import constraints
 from pyrogen.models.base import PyroModel
 from pyrogen.models.likelihoods import Likelihood
 from pyrogen.validation import (
-    check_dtype,
-    check_finite,
     check_num_samples,
-    check_shape,
+    check_observations,
     check_x_shape,
     parameter_dtype,
 )
@@ -115,12 +113,8 @@ class AutoregressiveModel(PyroModel, TorchDistribution, metaclass=_ModuleDistrib
         return super().__call__(*args, **kwargs)
 
     def check_x(self, x: torch.Tensor) -> None:
-        """Event shape always; finiteness and support when Pyro validation is enabled."""
-        check_shape(x, self.x_shape)
-        if pyro.poutine.util.is_validation_enabled():
-            check_dtype(x, parameter_dtype(self))
-            check_finite(x)
-            self.head.check_support(x)
+        """Shape always; dtype, finiteness and support when Pyro validation is enabled."""
+        check_observations(x, self.x_shape, parameter_dtype(self), self.head.check_support)
 
     def _check_y(self, y: torch.Tensor | None, batch: int) -> None:
         if self.num_classes and y is None:
@@ -138,8 +132,8 @@ class AutoregressiveModel(PyroModel, TorchDistribution, metaclass=_ModuleDistrib
         self.check_x(x)
         batch = x.shape[: x.dim() - len(self.x_shape)]
         flat = x.reshape(-1, *self.x_shape)
-        if y is not None:
-            y = y.reshape(-1)
+        if y is not None:  # labels (batch...) or condition grids (batch..., h', w')
+            y = y.reshape(-1, *y.shape[len(batch) :])
         self._check_y(y, flat.shape[0])
         params = self(flat, y)
         lp = self.head.log_prob(

@@ -1,4 +1,4 @@
-"""A class-conditional autoregressive model with its labels fixed: p(x | y) as a distribution."""
+"""A conditional autoregressive model with its condition fixed: p(x | y) as a distribution."""
 
 from __future__ import annotations
 
@@ -13,21 +13,22 @@ if TYPE_CHECKING:
 
 
 class Conditioned(TorchDistribution):
-    """p(x | y) of a class-conditional :class:`AutoregressiveModel`, batch shape ``(B,)``.
+    """p(x | y) of a conditional :class:`AutoregressiveModel`, batch shape ``(B,)``.
 
     Args:
-        model: the class-conditional model.
-        y: labels ``(B,)`` (long).
+        model: the conditional model.
+        y: class labels ``(B,)`` or, for a model conditioned on a code grid, grids
+            ``(B, h', w')``; the first dimension is the batch.
     """
 
     arg_constraints: dict[str, constraints.Constraint] = {}
 
     def __init__(self, model: AutoregressiveModel, y: torch.Tensor):
-        if y.dim() != 1:
-            raise ValueError(f"labels y must have shape (B,), got {tuple(y.shape)}")
+        if y.dim() < 1:
+            raise ValueError(f"y must have a batch dimension (B, ...), got {tuple(y.shape)}")
         self.model = model
         self.y = y
-        super().__init__(y.shape, torch.Size(model.x_shape), validate_args=False)
+        super().__init__(y.shape[:1], torch.Size(model.x_shape), validate_args=False)
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
     def support(self) -> constraints.Constraint:
@@ -35,19 +36,20 @@ class Conditioned(TorchDistribution):
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[: x.dim() - len(self.model.x_shape)]
-        if lead[-1:] != self.y.shape:
+        if lead[-1:] != self.y.shape[:1]:
             raise ValueError(
                 f"x must have shape (..., {self.y.shape[0]}, *{self.model.x_shape}) to match "
                 f"the labels, got {tuple(x.shape)}"
             )
-        y = self.y.expand(lead).reshape(-1)
+        per_example = self.y.shape[1:]
+        y = self.y.expand(*lead, *per_example).reshape(-1, *per_example)
         return self.model.log_prob(x.reshape(-1, *self.model.x_shape), y).reshape(lead)
 
     def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:  # type: ignore[override]
         shape = tuple(sample_shape)
-        y = self.y.expand(*shape, -1).reshape(-1)
+        y = self.y.expand(*shape, *self.y.shape).reshape(-1, *self.y.shape[1:])
         x = self.model.sample(y.shape[0], y=y)
-        return x.reshape(*shape, *self.y.shape, *self.model.x_shape)
+        return x.reshape(*shape, *self.batch_shape, *self.model.x_shape)
 
     def expand(self, batch_shape, _instance=None):
         batch_shape = torch.Size(batch_shape)

@@ -29,11 +29,9 @@ from torch.distributions import transforms as tt
 from pyrogen.models.base import PyroModel
 from pyrogen.transforms import ActNorm, AffineAutoregressive, AffineCoupling, Planar, Radial
 from pyrogen.validation import (
-    check_dtype,
-    check_finite,
     check_num_samples,
+    check_observations,
     check_positive_int,
-    check_shape,
     check_unit_interval,
     check_x_shape,
 )
@@ -132,12 +130,8 @@ class FlowDensity(PyroModel):
         return d
 
     def check_x(self, x: torch.Tensor) -> None:
-        check_shape(x, self.x_shape)
-        if pyro.poutine.util.is_validation_enabled():
-            check_dtype(x, self._zero.dtype)
-            check_finite(x)
-            if self.dequantize is not None:
-                check_unit_interval(x)
+        support = check_unit_interval if self.dequantize is not None else None
+        check_observations(x, self.x_shape, self._zero.dtype, support)
 
     def dequantized(self, x: torch.Tensor) -> torch.Tensor:
         """``y = x (K - 1) + u``, ``u ~ U[0, 1)``: continuous values in [0, K)."""

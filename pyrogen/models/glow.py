@@ -55,12 +55,10 @@ from torch.distributions import Transform, constraints
 from pyrogen.models.base import PyroModel
 from pyrogen.transforms import ActNorm, ConvAffineCoupling, InvertibleConv1x1, Squeeze
 from pyrogen.validation import (
-    check_dtype,
-    check_finite,
     check_image_shape,
     check_num_samples,
+    check_observations,
     check_positive_int,
-    check_shape,
     check_unit_interval,
 )
 
@@ -241,14 +239,10 @@ class Glow(PyroModel):
 
     # -- data ------------------------------------------------------------------------------
     def check_x(self, x: torch.Tensor) -> None:
-        check_shape(x, self.x_shape)
         if x.dim() != 4:
             raise ValueError(f"x must have shape (B, *{self.x_shape}), got {tuple(x.shape)}")
-        if pyro.poutine.util.is_validation_enabled():
-            check_dtype(x, self._zero.dtype)
-            check_finite(x)
-            if self.dequantize is not None:
-                check_unit_interval(x)
+        support = check_unit_interval if self.dequantize is not None else None
+        check_observations(x, self.x_shape, self._zero.dtype, support)
 
     def dequantized(self, x: torch.Tensor) -> torch.Tensor:
         """``y = (k + u) / K`` with ``k = round(x (K - 1))`` and ``u ~ U[0, 1)``."""

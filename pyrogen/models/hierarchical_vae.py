@@ -30,10 +30,8 @@ from pyrogen.models.base import PyroModel
 from pyrogen.models.likelihoods import Likelihood, get_likelihood
 from pyrogen.nn import MLP, activation
 from pyrogen.validation import (
-    check_dtype,
-    check_finite,
     check_num_samples,
-    check_shape,
+    check_observations,
     check_sizes,
     check_x_shape,
     parameter_dtype,
@@ -199,12 +197,8 @@ class HierarchicalVAE(PyroModel):
 
     # -- Pyro model and guide ---------------------------------------------------------------
     def check_x(self, x: torch.Tensor) -> None:
-        """Shape always; finiteness and support when Pyro validation is enabled."""
-        check_shape(x, self.x_shape)
-        if pyro.poutine.util.is_validation_enabled():
-            check_dtype(x, parameter_dtype(self))
-            check_finite(x)
-            self.likelihood.check_support(x)
+        """Shape always; dtype, finiteness and support when Pyro validation is enabled."""
+        check_observations(x, self.x_shape, parameter_dtype(self), self.likelihood.check_support)
 
     @pyro_method
     def model(self, x: torch.Tensor | None = None) -> torch.Tensor:

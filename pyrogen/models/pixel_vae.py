@@ -33,10 +33,9 @@ from pyrogen.models.base import PyroModel
 from pyrogen.nn import ConvDecoder, ConvEncoder, MaskedConv2d
 from pyrogen.validation import (
     check_binary,
-    check_dtype,
-    check_finite,
     check_image_shape,
     check_num_samples,
+    check_observations,
     check_positive_int,
     check_shape,
     parameter_dtype,
@@ -205,12 +204,8 @@ class PixelVAE(PyroModel):
         self.min_scale = min_scale
 
     def check_x(self, x: torch.Tensor) -> None:
-        """Shape always; dtype, finiteness and 0/1 values when Pyro validation is enabled."""
-        check_shape(x, self.x_shape)
-        if pyro.poutine.util.is_validation_enabled():
-            check_dtype(x, parameter_dtype(self))
-            check_finite(x)
-            check_binary(x)
+        """Shape always; dtype, finiteness and support when Pyro validation is enabled."""
+        check_observations(x, self.x_shape, parameter_dtype(self), check_binary)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Parameters of q(z | x): ``(B, 1, H, W) -> ((B, z_dim), (B, z_dim))``."""

@@ -25,9 +25,8 @@ from pyrogen.models.likelihoods import Likelihood, get_likelihood
 from pyrogen.nn import MLP, ConvDecoder, ConvEncoder, activation
 from pyrogen.transforms import ConditionalAffineAutoregressive, ConditionalPlanar, ConditionalRadial
 from pyrogen.validation import (
-    check_dtype,
-    check_finite,
     check_num_samples,
+    check_observations,
     check_positive_int,
     check_shape,
     check_sizes,
@@ -200,12 +199,8 @@ class VAE(PyroModel):
 
     # -- Pyro model and guide ---------------------------------------------------------------
     def check_x(self, x: torch.Tensor) -> None:
-        """Shape always; finiteness and support when Pyro validation is enabled."""
-        check_shape(x, self.x_shape)
-        if pyro.poutine.util.is_validation_enabled():
-            check_dtype(x, parameter_dtype(self))
-            check_finite(x)
-            self.likelihood.check_support(x)
+        """Shape always; dtype, finiteness and support when Pyro validation is enabled."""
+        check_observations(x, self.x_shape, parameter_dtype(self), self.likelihood.check_support)
 
     @pyro_method
     def model(self, x: torch.Tensor | None = None) -> torch.Tensor:

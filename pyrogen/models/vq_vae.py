@@ -8,8 +8,8 @@ with the straight-through gradient through the quantizer (eq. 3). In Pyro terms 
 q(z|x) is a point mass on the nearest codes, the prior p(z) uniform over the K codes at each
 of the h x w positions, so KL(q || p) = h w log K is a constant and the ELBO is the
 reconstruction term minus that constant. Stage 2 fits an autoregressive prior over the code
-grids of the training set (:class:`~pyrogen.models.code_prior.CodePixelCNN`); sampling draws
-codes from it and decodes them.
+grids of the training set (:meth:`PixelCNN.for_codes <pyrogen.models.PixelCNN.for_codes>`);
+sampling draws codes from it and decodes them.
 """
 
 from __future__ import annotations
@@ -28,14 +28,54 @@ from pyrogen.models.base import PyroModel
 from pyrogen.models.likelihoods import Likelihood, get_likelihood
 from pyrogen.nn.quantize import Quantized, VectorQuantizer
 from pyrogen.validation import (
-    check_dtype,
-    check_finite,
     check_image_shape,
     check_num_samples,
+    check_observations,
     check_positive_int,
-    check_shape,
     parameter_dtype,
 )
+
+
+def check_grid_image_shape(x_shape: Sequence[int], name: str) -> tuple[int, int, int]:
+    """``(C, H, W)`` with H and W divisible by 4, the two stride-2 steps of the trunks."""
+    c, h, w = check_image_shape(x_shape, name)
+    if h % 4 or w % 4:
+        raise ValueError(
+            f"{name} expects x_shape (C, H, W) with H, W divisible by 4, got {tuple(x_shape)}"
+        )
+    return c, h, w
+
+
+def encoder_trunk(c: int, hidden: int) -> list[nn.Module]:
+    """``(B, c, H, W) -> (B, hidden, H/4, W/4)``: two stride-2 4x4 convolutions and a 3x3."""
+    return [
+        nn.Conv2d(c, hidden, 4, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(hidden, hidden, 4, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(),
+    ]  # fmt: skip
+
+
+def decoder_trunk(c_in: int, hidden: int, c_out: int) -> nn.Sequential:
+    """``(B, c_in, h, w) -> (B, c_out, 4h, 4w)``: a 3x3 convolution and two stride-2 4x4
+    transposed convolutions, the mirror of :func:`encoder_trunk`."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, hidden, 3, padding=1), nn.ReLU(),
+        nn.ConvTranspose2d(hidden, hidden, 4, stride=2, padding=1), nn.ReLU(),
+        nn.ConvTranspose2d(hidden, c_out, 4, stride=2, padding=1),
+    )  # fmt: skip
+
+
+def code_grids(draws: torch.Tensor) -> torch.Tensor:
+    """Integer code grids ``(n, h, w)`` from a prior's draws: grids ``(n, h, w)`` or
+    one-channel images ``(n, 1, h, w)`` such as :meth:`~pyrogen.models.PixelCNN.for_codes`
+    gives."""
+    if draws.dim() == 4:
+        if draws.shape[1] != 1:
+            raise ValueError(
+                f"a code prior draws (n, h, w) or (n, 1, h, w), got {tuple(draws.shape)}"
+            )
+        draws = draws.squeeze(1)
+    return draws.long()
 
 
 class VQVAE(PyroModel):
@@ -79,29 +119,16 @@ class VQVAE(PyroModel):
         prior: nn.Module | None = None,
     ):
         super().__init__()
-        c, h, w = check_image_shape(x_shape, "VQVAE")
+        c, h, w = check_grid_image_shape(x_shape, "VQVAE")
         hidden = check_positive_int(hidden, "hidden")
-        if h % 4 or w % 4:
-            raise ValueError(
-                f"VQVAE expects x_shape (C, H, W) with H, W divisible by 4, got {tuple(x_shape)}"
-            )
         self.x_shape = (c, h, w)
         self.latent_shape = (h // 4, w // 4)
         self.likelihood = get_likelihood(likelihood)
         self.beta = float(beta)
         p = self.likelihood.params_per_value
-        self.encoder = nn.Sequential(
-            nn.Conv2d(c, hidden, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(hidden, hidden, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(hidden, code_dim, 1),
-        )  # fmt: skip
+        self.encoder = nn.Sequential(*encoder_trunk(c, hidden), nn.Conv2d(hidden, code_dim, 1))
         self.quantizer = VectorQuantizer(num_codes, code_dim, ema=ema, init=init)
-        self.decoder = nn.Sequential(
-            nn.Conv2d(code_dim, hidden, 3, padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(hidden, hidden, 4, stride=2, padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(hidden, p * c, 4, stride=2, padding=1),
-        )  # fmt: skip
+        self.decoder = decoder_trunk(code_dim, hidden, p * c)
         self.prior = prior
 
     @property
@@ -109,12 +136,8 @@ class VQVAE(PyroModel):
         return self.quantizer.num_codes
 
     def check_x(self, x: torch.Tensor) -> None:
-        """Shape always; finiteness and support when Pyro validation is enabled."""
-        check_shape(x, self.x_shape)
-        if pyro.poutine.util.is_validation_enabled():
-            check_dtype(x, parameter_dtype(self))
-            check_finite(x)
-            self.likelihood.check_support(x)
+        """Shape always; dtype, finiteness and support when Pyro validation is enabled."""
+        check_observations(x, self.x_shape, parameter_dtype(self), self.likelihood.check_support)
 
     def quantize(self, x: torch.Tensor) -> Quantized:
         """Encodes ``(B, C, H, W)`` and quantizes: see :class:`~pyrogen.nn.VectorQuantizer`."""
@@ -184,9 +207,7 @@ class VQVAE(PyroModel):
         check_num_samples(num_samples)
         prior: Any = self.prior
         if prior is not None:
-            idx = prior.sample(num_samples).to(self._device()).long()
-            if idx.dim() == 4:  # a one-channel image prior such as PixelCNN((1, h, w))
-                idx = idx.squeeze(1)
+            idx = code_grids(prior.sample(num_samples)).to(self._device())
         else:
             idx = torch.randint(
                 self.num_codes, (num_samples, *self.latent_shape), device=self._device()

@@ -12,11 +12,11 @@ and minimizes, per example and summed over both grids, the VQ-VAE loss of each l
 with straight-through gradients through both quantizers (the quantizer is
 :class:`~pyrogen.nn.VectorQuantizer`, as in :class:`~pyrogen.models.VQVAE`). Stage 2
 (Algorithm 2) fits a PixelCNN p(z_top) to the top grids and a conditional PixelCNN
-p(z_bottom | z_top) to the bottom grids (:class:`~pyrogen.models.CodePixelCNN`, the second
-with ``cond_codes``); sampling runs top prior -> bottom prior -> decoder. In Pyro terms the
-guide is a point mass on both code grids (sites ``"z1"`` bottom, nearest the data, and
-``"z2"`` top) and the stage-1 prior is uniform, so the KL is the constant
-h w log K_bottom + h' w' log K_top.
+p(z_bottom | z_top) to the bottom grids (:meth:`PixelCNN.for_codes
+<pyrogen.models.PixelCNN.for_codes>`, the second with ``cond_codes``); sampling runs top
+prior -> bottom prior -> decoder. In Pyro terms the guide is a point mass on both code grids
+(sites ``"z1"`` bottom, nearest the data, and ``"z2"`` top) and the stage-1 prior is uniform,
+so the KL is the constant h w log K_bottom + h' w' log K_top.
 """
 
 from __future__ import annotations
@@ -33,12 +33,16 @@ from torch import nn
 
 from pyrogen.models.base import PyroModel
 from pyrogen.models.likelihoods import Likelihood, get_likelihood
+from pyrogen.models.vq_vae import (
+    check_grid_image_shape,
+    code_grids,
+    decoder_trunk,
+    encoder_trunk,
+)
 from pyrogen.nn.quantize import Quantized, VectorQuantizer
 from pyrogen.validation import (
-    check_dtype,
-    check_finite,
-    check_image_shape,
     check_num_samples,
+    check_observations,
     check_positive_int,
     check_shape,
     parameter_dtype,
@@ -73,9 +77,10 @@ class VQVAE2(PyroModel):
         beta: commitment weight (the paper: 0.25).
         ema: EMA codebook updates instead of the codebook loss (both levels).
         init: codebook initialization, ``"uniform"`` or ``"data"`` (both levels).
-        top_prior: optional stage-2 prior with ``sample(n) -> (n, h', w')``.
-        bottom_prior: optional stage-2 prior with ``sample(n, cond=top) -> (n, h, w)``, such
-            as ``CodePixelCNN(num_codes, (h, w), cond_codes=num_top_codes)``.
+        top_prior: optional stage-2 prior with ``sample(n) -> (n, [1,] h', w')``, such as
+            ``PixelCNN.for_codes(num_top_codes, (h', w'))``.
+        bottom_prior: optional stage-2 prior with ``sample(n, y=top) -> (n, [1,] h, w)``, such
+            as ``PixelCNN.for_codes(num_codes, (h, w), cond_codes=num_top_codes)``.
 
     Example:
         >>> vq = VQVAE2((1, 28, 28), num_codes=16, code_dim=4, hidden=8)
@@ -103,12 +108,8 @@ class VQVAE2(PyroModel):
         bottom_prior: nn.Module | None = None,
     ):
         super().__init__()
-        c, h, w = check_image_shape(x_shape, "VQVAE2")
+        c, h, w = check_grid_image_shape(x_shape, "VQVAE2")
         hidden = check_positive_int(hidden, "hidden")
-        if h % 4 or w % 4:
-            raise ValueError(
-                f"VQVAE2 expects x_shape (C, H, W) with H, W divisible by 4, got {tuple(x_shape)}"
-            )
         self.x_shape = (c, h, w)
         self.latent_shape = (h // 4, w // 4)
         hb, wb = self.latent_shape
@@ -116,11 +117,7 @@ class VQVAE2(PyroModel):
         self.likelihood = get_likelihood(likelihood)
         self.beta = float(beta)
         p = self.likelihood.params_per_value
-        self.encoder_bottom = nn.Sequential(
-            nn.Conv2d(c, hidden, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(hidden, hidden, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(),
-        )  # fmt: skip
+        self.encoder_bottom = nn.Sequential(*encoder_trunk(c, hidden))
         self.encoder_top = nn.Sequential(
             nn.Conv2d(hidden, hidden, 3, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(hidden, code_dim, 1),
@@ -132,11 +129,7 @@ class VQVAE2(PyroModel):
         self.quantizer_top = VectorQuantizer(top_k, code_dim, ema=ema, init=init)
         self.quantizer_bottom = VectorQuantizer(num_codes, code_dim, ema=ema, init=init)
         self.upsample_top = _upsample(code_dim, code_dim, hb, wb)
-        self.decoder = nn.Sequential(
-            nn.Conv2d(2 * code_dim, hidden, 3, padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(hidden, hidden, 4, stride=2, padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(hidden, p * c, 4, stride=2, padding=1),
-        )  # fmt: skip
+        self.decoder = decoder_trunk(2 * code_dim, hidden, p * c)
         # One container, so that VQVAETrainer leaves the stage-2 priors ("prior.*") alone.
         self.prior = nn.ModuleDict()
         if top_prior is not None:
@@ -150,12 +143,8 @@ class VQVAE2(PyroModel):
         return self.quantizer_top.num_codes, self.quantizer_bottom.num_codes
 
     def check_x(self, x: torch.Tensor) -> None:
-        """Shape always; finiteness and support when Pyro validation is enabled."""
-        check_shape(x, self.x_shape)
-        if pyro.poutine.util.is_validation_enabled():
-            check_dtype(x, parameter_dtype(self))
-            check_finite(x)
-            self.likelihood.check_support(x)
+        """Shape always; dtype, finiteness and support when Pyro validation is enabled."""
+        check_observations(x, self.x_shape, parameter_dtype(self), self.likelihood.check_support)
 
     def quantize(self, x: torch.Tensor) -> tuple[Quantized, Quantized]:
         """Encodes ``(B, C, H, W)`` and quantizes top, then bottom given the top codes:
@@ -256,11 +245,11 @@ class VQVAE2(PyroModel):
         device = self._device()
         priors: dict[str, Any] = dict(self.prior.items())
         if "top" in priors:
-            top = priors["top"].sample(num_samples).to(device).long()
+            top = code_grids(priors["top"].sample(num_samples)).to(device)
         else:
             top = torch.randint(k_top, (num_samples, *self.top_shape), device=device)
         if "bottom" in priors:
-            bottom = priors["bottom"].sample(num_samples, cond=top).to(device).long()
+            bottom = code_grids(priors["bottom"].sample(num_samples, y=top)).to(device)
         else:
             bottom = torch.randint(k_bottom, (num_samples, *self.latent_shape), device=device)
         return top, bottom

@@ -3,6 +3,7 @@
 from pyrogen.nn.causal_conditioners import CausalConvConditioner, LinearShiftConditioner
 from pyrogen.nn.causal_conv import CausalConv1d
 from pyrogen.nn.causal_transformer import CausalSelfAttention, CausalTransformer, TransformerBlock
+from pyrogen.nn.code_grid_condition import CodeGridCondition
 from pyrogen.nn.conv import ConvDecoder, ConvEncoder
 from pyrogen.nn.gated_pixelcnn import GatedPixelCNNBlock, gate
 from pyrogen.nn.made import AutoregressiveNN, MaskedLinear, made_masks
@@ -20,6 +21,7 @@ from pyrogen.nn.reversible import (
 
 __all__ = [
     "CausalConvConditioner",
+    "CodeGridCondition",
     "LinearShiftConditioner",
     "MinibatchDiscrimination",
     "ResidualNetwork",

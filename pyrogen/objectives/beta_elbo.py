@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from pyro.infer.enum import get_importance_trace
-from pyro.infer.util import is_validation_enabled
-from pyro.util import check_if_enumerated, warn_if_nan
+from pyro.util import warn_if_nan
 
 from pyrogen.objectives.analytic_kl import elbo_terms
 from pyrogen.objectives.penalized_elbo import PenalizedELBO
@@ -184,14 +182,6 @@ class BetaELBO(PenalizedELBO):
         if callable(self.capacity):
             return float(self.capacity(self.num_steps))
         return float(self.capacity)
-
-    def _get_trace(self, model, guide, args, kwargs):
-        model_trace, guide_trace = get_importance_trace(
-            "flat", self.max_plate_nesting, model, guide, args, kwargs
-        )
-        if is_validation_enabled():
-            check_if_enumerated(guide_trace)
-        return model_trace, guide_trace
 
     @staticmethod
     def _terms(model_trace, guide_trace) -> tuple[torch.Tensor, torch.Tensor, int]:

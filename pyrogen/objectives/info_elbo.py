@@ -15,9 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pyro.infer.enum import get_importance_trace
-from pyro.infer.util import is_validation_enabled
-from pyro.util import check_if_enumerated, warn_if_nan
+from pyro.util import warn_if_nan
 
 from pyrogen.metrics.mmd import mmd as mmd_squared
 from pyrogen.models.info_vae import InfoVAE, check_info_weights
@@ -70,14 +68,6 @@ class InfoVAE_ELBO(PenalizedELBO):
         """The InfoVAE objective with the weights ``alpha`` and ``lambda_`` that ``model``
         carries; ``kwargs`` as for the constructor (``bandwidth``, ``num_particles``)."""
         return cls(alpha=model.alpha, lambda_=model.lambda_, **kwargs)
-
-    def _get_trace(self, model, guide, args, kwargs):
-        model_trace, guide_trace = get_importance_trace(
-            "flat", self.max_plate_nesting, model, guide, args, kwargs
-        )
-        if is_validation_enabled():
-            check_if_enumerated(guide_trace)
-        return model_trace, guide_trace
 
     def penalized_loss(self, model, guide, *args, **kwargs) -> torch.Tensor:
         loss: Any = 0.0

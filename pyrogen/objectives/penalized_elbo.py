@@ -15,6 +15,9 @@ from typing import Any
 
 import torch
 from pyro.infer import ELBO
+from pyro.infer.enum import get_importance_trace
+from pyro.infer.util import is_validation_enabled
+from pyro.util import check_if_enumerated
 
 
 class PenalizedELBO(ELBO):
@@ -34,10 +37,15 @@ class PenalizedELBO(ELBO):
         """The objective's loss, summed over the batch, for the current step."""
 
     def _get_trace(self, model: Any, guide: Any, args: Any, kwargs: Any) -> Any:
-        raise NotImplementedError(
-            f"{type(self).__name__} evaluates its loss in penalized_loss, without Pyro's "
-            "per-particle traces"
+        """One particle's model and guide traces, as :class:`~pyro.infer.Trace_ELBO` takes
+        them (flat, not enumerated), for the subclasses that score traces in
+        :meth:`penalized_loss` through ``self._get_traces``."""
+        model_trace, guide_trace = get_importance_trace(
+            "flat", self.max_plate_nesting, model, guide, args, kwargs
         )
+        if is_validation_enabled():
+            check_if_enumerated(guide_trace)
+        return model_trace, guide_trace
 
     def differentiable_loss(
         self, model: Callable[..., Any], guide: Callable[..., Any], *args: Any, **kwargs: Any

@@ -37,6 +37,12 @@ BINARY = {
     "wavenet": lambda: WaveNet(
         9, channels=8, num_layers=3, likelihood="categorical", num_classes=2
     ),
+    # A VQ-VAE code prior over 3x3 grids of 2 codes: one-hot input, optionally conditioned on
+    # a 2x2 grid of 3 codes.
+    "pixelcnn_codes": lambda: PixelCNN.for_codes(2, (3, 3), channels=8, num_layers=2),
+    "pixelcnn_codes_conditional": lambda: PixelCNN.for_codes(
+        2, (3, 3), channels=8, num_layers=2, cond_codes=3
+    ),
 }
 
 
@@ -64,6 +70,29 @@ def make(name: str) -> AutoregressiveModel:
     """A fresh, seeded instance of the named family."""
     torch.manual_seed(0)
     return {**BINARY, **CONTINUOUS}[name]()
+
+
+def conditions(m: AutoregressiveModel, n: int) -> list[torch.Tensor | None]:
+    """The conditions to test ``m`` under, each for a batch of ``n``: every class label of a
+    class-conditional model, three code grids of a model conditioned on a code grid, or
+    ``[None]`` for an unconditional model."""
+    if m.num_classes:
+        return [torch.full((n,), c) for c in range(m.num_classes)]
+    condition = getattr(m, "condition", None)
+    if condition is not None:
+        grids = torch.tensor([[[0, 1], [2, 0]], [[2, 2], [1, 0]], [[1, 0], [0, 2]]])
+        return [g.expand(n, 2, 2) % condition.num_codes for g in grids]
+    return [None]
+
+
+def mixed_condition(m: AutoregressiveModel, n: int) -> torch.Tensor | None:
+    """A condition that differs across the ``n`` examples (None for an unconditional model)."""
+    if m.num_classes:
+        return torch.arange(n) % m.num_classes
+    condition = getattr(m, "condition", None)
+    if condition is not None:
+        return torch.arange(4 * n).view(n, 2, 2) % condition.num_codes
+    return None
 
 
 def all_binary(shape: tuple[int, ...], dtype: torch.dtype = torch.float64) -> torch.Tensor:

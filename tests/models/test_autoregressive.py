@@ -4,14 +4,10 @@ gradient, identical cached/naive samples, and use at a Pyro sample site."""
 import pyro
 import pytest
 import torch
-from ar_factories import BINARY, CONTINUOUS, all_binary, make
+from ar_factories import BINARY, CONTINUOUS, all_binary, conditions, make, mixed_condition
 from pyro.infer import Trace_ELBO
 
 ALL = {**BINARY, **CONTINUOUS}
-
-
-def labels_for(m, n):
-    return torch.arange(n) % m.num_classes if m.num_classes else None
 
 
 @pytest.mark.parametrize("name", sorted(BINARY))
@@ -19,24 +15,34 @@ def test_normalized_on_all_3x3_binary_images(name):
     m = make(name).double().eval()
     xs = all_binary(m.x_shape)
     assert xs.shape[0] == 512
-    classes = range(m.num_classes) if m.num_classes else [None]
     with torch.no_grad():
-        for c in classes:
-            y = None if c is None else torch.full((512,), c)
+        for i, y in enumerate(conditions(m, 512)):
             total = m.log_prob(xs, y).exp().sum()
-            assert abs(float(total) - 1.0) < 1e-5, (name, c, float(total))
+            assert abs(float(total) - 1.0) < 1e-5, (name, i, float(total))
     m.float()
 
 
 def dependency_matrix(m, x, y=None):
-    """J[i, j] = sum over parameters of |d m(x)[.., i] / d x[.., j]| for one example."""
-    x = x.clone().double().requires_grad_(True)
+    """J[i, j] = sum over parameters of |d m(x)[.., i] / d x[.., j]| for one example.
+
+    A model that reads one-hot vectors is differentiated in its input features instead
+    (one vector of F features per value), summed over each value's features."""
     d = m.num_positions
+    one_hot = getattr(m, "one_hot_input", False)
+    if one_hot:
+        c, hgt, wid = m.x_shape
+        x = torch.rand(1, c * m.features_per_value, hgt, wid, dtype=torch.float64)
+        x.requires_grad_(True)
+    else:
+        x = x.clone().double().requires_grad_(True)
 
     def f(inp):
-        return m(inp, y).reshape(m.head.params_per_value, d)
+        out = m.forward_encoded(inp, y) if one_hot else m(inp, y)
+        return out.reshape(m.head.params_per_value, d)
 
-    jac = torch.autograd.functional.jacobian(f, x)  # (P, D, 1, *x_shape)
+    jac = torch.autograd.functional.jacobian(f, x)  # (P, D, 1, *input_shape)
+    if one_hot:  # (P, D, 1, C * F, H, W) -> (P, D, C, H, W): sum over each value's features
+        jac = jac.reshape(-1, d, c, m.features_per_value, hgt, wid).abs().sum(3)
     return jac.reshape(m.head.params_per_value, d, d).abs().sum(0)
 
 
@@ -59,7 +65,7 @@ def check_causal(m, y=None):
 @pytest.mark.parametrize("name", sorted(ALL))
 def test_causality_by_gradient(name):
     m = make(name)
-    dep, rank = check_causal(m, labels_for(m, 1))
+    dep, rank = check_causal(m, mixed_condition(m, 1))
     earlier = rank[None, :] < rank[:, None]
     if name.startswith(("rnn", "transformer")):
         # Full-memory families see every earlier position.
@@ -113,7 +119,7 @@ def test_the_image_and_sequence_families_have_a_cache():
 @pytest.mark.parametrize("name", CACHED)
 def test_cached_and_naive_samples_are_identical_for_a_seed(name):
     m = make(name)
-    y = labels_for(m, 4)
+    y = mixed_condition(m, 4)
     a = m.sample(4, y=y, cached=False, generator=torch.Generator().manual_seed(3))
     b = m.sample(4, y=y, cached=True, generator=torch.Generator().manual_seed(3))
     c = m.sample(4, y=y, cached=True, generator=torch.Generator().manual_seed(4))

@@ -27,7 +27,6 @@ from pyrogen.models import (
     VAE,
     VQVAE,
     VQVAE2,
-    CodePixelCNN,
     FactorVAE,
     FiniteMemoryMLP,
     FlowDensity,
@@ -164,9 +163,9 @@ CASES: dict[str, Case] = {
         lambda: FiniteMemoryMLP((6,), memory=2, hidden=(8,)), lambda: _binary(6)
     ),
     "linear_gaussian_ar": Case(lambda: LinearGaussianAR(6, order=2), lambda: _normal(6)),
-    "code_pixelcnn": Case(
-        lambda: CodePixelCNN(num_codes=3, shape=(2, 2), channels=16, num_layers=1),
-        lambda: torch.randint(3, (8, 2, 2)),
+    "pixelcnn_codes": Case(
+        lambda: PixelCNN.for_codes(num_codes=3, shape=(2, 2), channels=16, num_layers=1),
+        lambda: torch.randint(3, (8, 1, 2, 2)).float(),
     ),
     "vqvae": Case(
         lambda: VQVAE((1, 4, 4), num_codes=3, code_dim=2, hidden=16),

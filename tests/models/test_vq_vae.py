@@ -3,7 +3,7 @@ import torch
 from pyro.infer import Trace_ELBO
 
 from pyrogen.infer import Stepper, VQVAETrainer
-from pyrogen.models import VQVAE, CodePixelCNN
+from pyrogen.models import VQVAE, PixelCNN
 
 
 def _vq(**kw):
@@ -55,41 +55,34 @@ def test_trainer_reduces_the_loss_and_reports_usage():
     assert 1.0 <= out["perplexity"] <= 16.0 and 0.0 < out["usage"] <= 1.0
 
 
-def test_prior_is_causal_by_gradient():
-    """d logits[:, :, i] / d z[:, :, j] = 0 for j at or after i in raster order."""
-    prior = CodePixelCNN(num_codes=5, shape=(4, 4), channels=8, num_layers=2)
-    onehot = torch.randn(1, 5, 4, 4, requires_grad=True)
-    logits = prior.logits_from_onehot(onehot)
-    for i in range(16):
-        r, c = divmod(i, 4)
-        (g,) = torch.autograd.grad(logits[0, :, r, c].sum(), onehot, retain_graph=True)
-        dep = g.abs().sum(1).flatten() > 0  # (16,) positions that influence i
-        assert not dep[i:].any()
-        if c > 0:
-            assert dep[i - 1]  # the left neighbour is always seen
-
-
 def test_prior_log_prob_matches_pyro_model_and_sampling_shape():
-    prior = CodePixelCNN(num_codes=5, shape=(3, 3), channels=8, num_layers=1)
-    z = torch.randint(5, (4, 3, 3))
+    """The code prior (causal by gradient and normalized with the other autoregressive
+    families, in test_autoregressive.py) scores code grids at the site "x" and draws grids
+    that VQVAE.sample decodes, through its one-hot input: a network that read the codes as
+    numbers would give different logits for a relabelled codebook."""
+    torch.manual_seed(0)
+    prior = PixelCNN.for_codes(num_codes=5, shape=(3, 3), channels=8, num_layers=1)
+    z = torch.randint(5, (4, 1, 3, 3)).float()
     assert torch.allclose(
         torch.tensor(-Trace_ELBO().loss(prior.model, prior.guide, z)),
         prior.log_prob(z).sum(),
         atol=1e-4,
     )
     s = prior.sample(6)
-    assert s.shape == (6, 3, 3) and s.dtype == torch.long and s.min() >= 0 and s.max() < 5
-    vq = VQVAE((1, 12, 12), num_codes=5, code_dim=2, hidden=4, prior=prior)
-    assert vq.sample(2).shape == (2, 1, 12, 12)
-
-
-def test_pixelcnn_of_the_library_can_serve_as_the_prior():
-    from pyrogen.models import PixelCNN
-
-    pixelcnn = PixelCNN(
-        (1, 3, 3), channels=8, num_layers=1, likelihood="categorical", num_classes=5
+    assert s.shape == (6, 1, 3, 3) and s.min() >= 0 and s.max() < 5 and (s == s.round()).all()
+    # One-hot input: permuting the codes permutes the input channels of the first layer.
+    perm = torch.tensor([3, 0, 4, 1, 2])
+    relabelled = PixelCNN.for_codes(num_codes=5, shape=(3, 3), channels=8, num_layers=1)
+    relabelled.load_state_dict(prior.state_dict())
+    with torch.no_grad():
+        relabelled.input_conv.weight[:, perm] = prior.input_conv.weight
+    z_relabelled = perm[z.long()].float()
+    assert torch.allclose(
+        relabelled.input_conv(relabelled._encode(z_relabelled)),
+        prior.input_conv(prior._encode(z)),
+        atol=1e-6,
     )
-    vq = VQVAE((1, 12, 12), num_codes=5, code_dim=2, hidden=4, prior=pixelcnn)
+    vq = VQVAE((1, 12, 12), num_codes=5, code_dim=2, hidden=4, prior=prior)
     assert vq.sample(2).shape == (2, 1, 12, 12)
 
 
@@ -98,8 +91,12 @@ def test_bad_inputs_fail_fast():
         VQVAE((1, 10, 10))
     with pytest.raises(ValueError, match=r"shape \(batch, 1, 8, 8\)"):
         _vq().losses(torch.rand(2, 8, 8))
-    prior = CodePixelCNN(num_codes=5, shape=(3, 3), channels=8, num_layers=1)
-    with pytest.raises(ValueError, match=r"integers in \[0, 4\]"):
-        prior(torch.full((1, 3, 3), 7))
+    prior = PixelCNN.for_codes(num_codes=5, shape=(3, 3), channels=8, num_layers=1)
+    with pytest.raises(ValueError, match=r"integer values in \[0, 4\]"):
+        prior(torch.full((1, 1, 3, 3), 7.0))
+    with pytest.raises(ValueError, match="needs the categorical likelihood"):
+        PixelCNN((1, 3, 3), one_hot_input=True)
+    with pytest.raises(ValueError, match=r"\(n, h, w\) or \(n, 1, h, w\)"):
+        VQVAE((1, 12, 12), num_codes=5, prior=PixelCNN((2, 3, 3), channels=8)).sample(1)
     with pytest.raises(TypeError, match="needs a VQVAE"):
         VQVAETrainer(prior)
