@@ -59,6 +59,12 @@ class _ScoreSites(Messenger):
         self.const: torch.Tensor | float = 0.0
 
     def _pyro_sample(self, msg: Any) -> None:
+        fn = msg["fn"]
+        if isinstance(fn, _Subsample) and msg["value"] is None:
+            if fn.subsample_size is None or fn.subsample_size >= fn.size:
+                # A plate over all its data: its indices are 0..size-1, as _Subsample draws.
+                msg["value"], msg["done"] = torch.arange(fn.size, device=fn.device), True
+            return
         if self.replay is None:
             self._draw(msg)
             return
