@@ -21,10 +21,12 @@ from pyrogen.models import (
     AutoregressiveModel,
     FlowDensity,
     GatedPixelCNN,
+    Glow,
     HierarchicalVAE,
     LadderVAE,
     PixelCNN,
     PixelCNNpp,
+    PixelVAE,
     WaveNet,
 )
 from pyrogen.models.factor_vae import FactorVAE
@@ -115,6 +117,37 @@ def _flow_density(
     **_: Any,
 ) -> FlowDensity:
     return FlowDensity(x_shape, flow=flow, num_layers=num_layers, hidden=hidden, dequantize=256)
+
+
+def _one_width(hidden: Sequence[int], model: str) -> int:
+    """The one width of a network that ``--hidden`` sizes by a single number."""
+    if len(hidden) != 1:
+        raise ValueError(
+            f"{model} takes one --hidden width (its networks are convolutional), got {list(hidden)}"
+        )
+    return int(hidden[0])
+
+
+@register_model(
+    "glow",
+    binarize=None,
+    description="Glow: multi-scale flow on dequantized pixels, bits/dim (Kingma & Dhariwal 2018)",
+    # Particles average the dequantization noise, as for flow_density.
+    options=(*SVI_OPTIONS, "num_particles", "hidden"),
+)
+def _glow(x_shape: Sequence[int], hidden: Sequence[int] = (64,), **_: Any) -> Glow:
+    return Glow(x_shape, num_levels=2, num_steps=4, hidden=_one_width(hidden, "glow"))
+
+
+@register_model(
+    "pixel_vae",
+    description="PixelVAE: a VAE with a PixelCNN decoder (Gulrajani et al. 2017)",
+    options=(*_SVI, "z_dim", "hidden"),
+)
+def _pixel_vae(
+    x_shape: Sequence[int], z_dim: int = 32, hidden: Sequence[int] = (256,), **_: Any
+) -> PixelVAE:
+    return PixelVAE(x_shape, z_dim=z_dim, hidden=_one_width(hidden, "pixel_vae"))
 
 
 @register_loss(

@@ -79,23 +79,28 @@ class GlowLatents(NamedTuple):
 
 
 class _GlowDistribution(TorchDistribution):
-    """p(y) of a :class:`Glow` as a Pyro distribution with batch shape ``(B,)``."""
+    """The density of ``v = scale * y``, y ~ :class:`Glow`, as a Pyro distribution with batch
+    shape ``(B,)``: ``log p(v) = log p_glow(v / scale) - D log(scale)``. With ``scale = K``
+    the dequantized levels ``v = k + u`` fill unit cells, so ``log p(v)`` is the one-draw bound
+    on ``log P(x)`` in nats (as for :class:`~pyrogen.models.FlowDensity`)."""
 
     arg_constraints: dict[str, constraints.Constraint] = {}
     support = constraints.independent(constraints.real, 3)
 
-    def __init__(self, glow: Glow, batch: int):
-        self.glow = glow
+    def __init__(self, glow: Glow, batch: int, scale: float = 1.0):
+        self.glow, self.scale = glow, float(scale)
         super().__init__(torch.Size((batch,)), torch.Size(glow.x_shape), validate_args=False)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         lead = value.shape[:-3]
-        return self.glow.log_density(value.reshape(-1, *self.glow.x_shape)).reshape(lead)
+        y = value.reshape(-1, *self.glow.x_shape) / self.scale
+        log_p = self.glow.log_density(y) - self.glow.dim * math.log(self.scale)
+        return log_p.reshape(lead)
 
     def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:  # type: ignore[override]
         shape = torch.Size(sample_shape) + self.batch_shape
         y = self.glow.sample(max(1, shape.numel()), quantize=False)
-        return y.reshape(*shape, *self.glow.x_shape)
+        return self.scale * y.reshape(*shape, *self.glow.x_shape)
 
 
 class Glow(PyroModel):
@@ -252,12 +257,15 @@ class Glow(PyroModel):
 
     @pyro_method
     def model(self, x: torch.Tensor | None = None) -> torch.Tensor:
-        """Observes ``"x"`` (the dequantized ``y`` with ``dequantize``) under
-        ``pyro.plate("data")``; draws one continuous example when ``x`` is None."""
+        """Observes ``"x"`` under ``pyro.plate("data")``: with ``dequantize`` = K, the
+        dequantized levels ``K y = k + u`` in [0, K), so that -ELBO is the one-draw bound
+        ``-log_prob(x)`` on ``-log P(x)`` in nats; draws one continuous example when ``x`` is
+        None."""
         y = None
+        scale = 1.0 if self.dequantize is None else float(self.dequantize)
         if x is not None:
             self.check_x(x)
-            y = self.dequantized(x) if self.dequantize is not None else x
+            y = x if self.dequantize is None else self.dequantized(x) * scale
         # The networks run when the trace scores "x", after the model has returned; reading
         # them here, through PyroModule's attribute access, issues their param statements
         # from inside the model so that Pyro's optimizers see them.
@@ -265,7 +273,7 @@ class Glow(PyroModel):
             getattr(self, name)
         batch = 1 if y is None else y.shape[0]
         with pyro.plate("data", batch):
-            return pyro.sample("x", _GlowDistribution(self, batch), obs=y)
+            return pyro.sample("x", _GlowDistribution(self, batch, scale), obs=y)
 
     def guide(self, x: torch.Tensor | None = None) -> None:
         """Fully observed: nothing to infer, so SVI with this guide is maximum likelihood."""
