@@ -28,7 +28,8 @@ from pyro.infer import SVI
 from torch.utils.data import DataLoader
 
 from pyrogen.infer.atomic_write import remove_stale_temporaries
-from pyrogen.infer.batches import Batch, Data, Metrics, batch_source, check_batch
+from pyrogen.infer.batch import Batch, Metrics, check_batch
+from pyrogen.infer.batches import Data, batch_source
 from pyrogen.infer.callbacks import MetricsCSV, call_hooks
 from pyrogen.infer.checkpoint import load_checkpoint, rng_state, set_rng_state
 from pyrogen.infer.distributed import barrier, init_from_env
