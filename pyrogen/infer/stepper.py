@@ -9,6 +9,7 @@ steps (epoch-wise learning-rate schedules, the last partial window of gradient a
 
 from __future__ import annotations
 
+import abc
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -43,21 +44,19 @@ class Stepper(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-class LazyAdam:
+class LazyAdam(abc.ABC):
     """The ``optim`` of a stepper, built on first use: by then ``fit`` has moved the module to
     its device and a first batch has created any lazily built parameters, so the optimizer
     holds the tensors that train. A stepper sets ``_lr`` (and ``_optim``: ``None``, or an
-    optimizer of the user's) and says which tensors train in :meth:`_optimized`."""
+    optimizer of the user's) and says which tensors train in :meth:`_optimized`; a subclass
+    without it cannot be instantiated."""
 
     _optim: torch.optim.Optimizer | None
     _lr: float
 
+    @abc.abstractmethod
     def _optimized(self) -> list[torch.Tensor]:
         """The tensors the default Adam updates."""
-        raise NotImplementedError(
-            f"{type(self).__name__} builds its optimizer lazily but does not say which tensors "
-            "it trains: define _optimized(), or pass an optimizer"
-        )
 
     @property
     def optim(self) -> torch.optim.Optimizer:
