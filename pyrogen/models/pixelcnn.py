@@ -153,16 +153,12 @@ class PixelCNN(AutoregressiveModel):
             self.condition.check(y, batch)
 
     def _encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Input features ``(B, C * F, H, W)`` of values ``(B, C, H, W)``, grouped by channel."""
+        """Input features ``(B, C * F, H, W)`` of values ``(B, C, H, W)``, grouped by channel.
+        The values' support is checked by :meth:`check_x` (under Pyro validation); a value
+        outside [0, K) makes ``one_hot`` fail in any case."""
         if not self.one_hot_input:
             return self.head.input_scale(x)
-        k = self.features_per_value
-        if x.numel() and bool(((x != x.round()) | (x < 0) | (x > k - 1)).any()):
-            raise ValueError(
-                f"a one-hot input needs integer values in [0, {k - 1}], got dtype {x.dtype} "
-                f"and range [{x.min()}, {x.max()}]"
-            )
-        onehot = F.one_hot(x.long(), k).to(x.dtype)  # (B, C, H, W, K)
+        onehot = F.one_hot(x.long(), self.features_per_value).to(x.dtype)  # (B, C, H, W, K)
         return onehot.permute(0, 1, 4, 2, 3).flatten(1, 2)
 
     def _head(self, h: torch.Tensor) -> torch.Tensor:
@@ -187,7 +183,8 @@ class PixelCNN(AutoregressiveModel):
             for conv in self.layers:
                 h = h + conv(F.relu(h))
             return self._head(h)
-        self.condition.check(y, len(features))
+        if y is None:  # the full check of y is _check_y's, once per log_prob or sample
+            raise ValueError("this model is conditioned on a code grid: pass y (B, h', w')")
         maps = self.condition(y)
         h = h + maps[0]
         for conv, m in zip(self.layers, maps[1:], strict=True):

@@ -1,3 +1,4 @@
+import pyro
 import pytest
 import torch
 from pyro.infer import Trace_ELBO
@@ -92,8 +93,12 @@ def test_bad_inputs_fail_fast():
     with pytest.raises(ValueError, match=r"shape \(batch, 1, 8, 8\)"):
         _vq().losses(torch.rand(2, 8, 8))
     prior = PixelCNN.for_codes(num_codes=5, shape=(3, 3), channels=8, num_layers=1)
-    with pytest.raises(ValueError, match=r"integer values in \[0, 4\]"):
-        prior(torch.full((1, 1, 3, 3), 7.0))
+    with pyro.validation_enabled(True), pytest.raises(ValueError, match=r"integers in \[0, 4\]"):
+        prior.log_prob(torch.full((1, 1, 3, 3), 7.0))
+    with pytest.raises(ValueError, match="conditioned on a code grid"):
+        PixelCNN.for_codes(5, (3, 3), channels=8, num_layers=1, cond_codes=2)(
+            torch.zeros(1, 1, 3, 3)
+        )
     with pytest.raises(ValueError, match="needs the categorical likelihood"):
         PixelCNN((1, 3, 3), one_hot_input=True)
     with pytest.raises(ValueError, match=r"\(n, h, w\) or \(n, 1, h, w\)"):
