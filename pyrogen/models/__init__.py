@@ -22,9 +22,11 @@ from pyrogen.models.infogan import InfoGANDiscriminator, InfoGANGenerator
 from pyrogen.models.ladder_vae import LadderVAE
 from pyrogen.models.latent_arithmetic import apply_attribute, attribute_vector, lerp, slerp
 from pyrogen.models.likelihoods import (
+    AutoregressiveForm,
     Bernoulli,
     Categorical,
     ContinuousBernoulli,
+    DecoderForm,
     Gaussian,
     Likelihood,
     get_likelihood,
@@ -101,6 +103,8 @@ __all__ = [
     "InfoGANDiscriminator",
     "InfoGANGenerator",
     "Likelihood",
+    "DecoderForm",
+    "AutoregressiveForm",
     "LinearGaussianVAE",
     "WindowedARDecoder",
     "WindowedARVAE",

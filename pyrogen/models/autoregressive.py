@@ -34,7 +34,7 @@ from pyro.nn import PyroModule, pyro_method
 from torch.distributions import constraints
 
 from pyrogen.models.base import PyroModel
-from pyrogen.models.likelihoods import Likelihood
+from pyrogen.models.likelihoods import AutoregressiveForm
 from pyrogen.validation import (
     check_num_samples,
     check_observations,
@@ -62,7 +62,7 @@ class AutoregressiveModel(PyroModel, TorchDistribution, metaclass=_ModuleDistrib
 
     arg_constraints: dict[str, constraints.Constraint] = {}
 
-    def __init__(self, x_shape: Sequence[int], head: Likelihood, num_classes: int = 0):
+    def __init__(self, x_shape: Sequence[int], head: AutoregressiveForm, num_classes: int = 0):
         PyroModel.__init__(self)
         self.x_shape = check_x_shape(x_shape)
         self.head = head

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import constraints
 
-from pyrogen.models.likelihoods import Likelihood
+from pyrogen.models.likelihoods import AutoregressiveForm
 
 
 def _log_sigmoid_diff(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -38,7 +38,7 @@ def _log_sigmoid_diff(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return la + torch.log(-torch.expm1((lb - la).clamp(max=-1e-12)))
 
 
-class DiscretizedLogisticMixture(Likelihood):
+class DiscretizedLogisticMixture(AutoregressiveForm):
     r"""Mixture of K discretized logistics on ``num_bins`` levels of [0, 1] (per position).
 
     Parameters per position: K mixture logits, K means (on the [-1, 1] scale) and K log
@@ -56,7 +56,6 @@ class DiscretizedLogisticMixture(Likelihood):
     """
 
     name = "discretized_logistic"
-    roles = ("autoregressive",)
     noise_dim = 2
 
     def __init__(self, num_mixtures: int = 5, num_bins: int = 256, min_log_scale: float = -7.0):

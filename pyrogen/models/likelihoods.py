@@ -14,15 +14,18 @@ serves the two ways models read them:
   :meth:`Likelihood.sample`), so that the naive and the cached generation paths given the
   same noise produce the same values.
 
-Every likelihood checks that data lie in its support. Where a likelihood has only one of the
-two forms (the continuous Bernoulli has no sampler from noise here; the categorical and the
-discretized logistic mixture no decoder form), :func:`get_likelihood` refuses it for the
-other role by name.
+Each form is a class, :class:`DecoderForm` and :class:`AutoregressiveForm`, and a likelihood
+derives from those it has: the continuous Bernoulli has no sampler from noise here, the
+categorical and the discretized logistic mixture no decoder form, so :func:`get_likelihood`
+refuses them for the other role by name. Every likelihood checks that data lie in its
+support.
 """
 
 from __future__ import annotations
 
+import abc
 import math
+from typing import Literal, overload
 
 import pyro.distributions as dist
 import torch
@@ -35,21 +38,33 @@ ROLES = ("decoder", "autoregressive")
 
 
 class Likelihood:
-    """Base class of the observation models (see the module docstring for the two roles)."""
+    """Base class of the observation models: what both forms share (see the module
+    docstring); a likelihood derives from :class:`DecoderForm`, :class:`AutoregressiveForm`
+    or both."""
 
     name = "base"
     params_per_value = 1
-    noise_dim = 1
-    roles: tuple[str, ...] = ROLES
 
-    # -- decoder form -----------------------------------------------------------------------
+    @property
+    def support(self) -> constraints.Constraint:
+        """Support of one value."""
+        return constraints.real
+
+    def check_support(self, x: torch.Tensor) -> None:
+        """Raises ``ValueError`` when ``x`` lies outside the support (default: any finite)."""
+        check_finite(x)
+
+
+class DecoderForm(Likelihood, abc.ABC):
+    """The decoder form: p(x | z) from a decoder's output ``(..., P * C, H, W)``."""
+
+    @abc.abstractmethod
     def dist(self, params: torch.Tensor, event_dim: int) -> dist.TorchDistribution:
         """p(x | z) with ``event_dim`` trailing event dimensions."""
-        raise NotImplementedError(f"the {self.name} likelihood has no decoder form")
 
+    @abc.abstractmethod
     def mean(self, params: torch.Tensor, event_dim: int) -> torch.Tensor:
         """E[x | z], shaped like the data."""
-        raise NotImplementedError(f"the {self.name} likelihood has no decoder form")
 
     def marginal_params(self, x: torch.Tensor) -> torch.Tensor | None:
         """Raw parameters, shaped like one decoder output ``(P * C, ...)``, under which every
@@ -59,19 +74,20 @@ class Likelihood:
         first steps getting there (as in the IWAE authors' code, Burda et al. 2016)."""
         return None
 
-    # -- autoregressive form ----------------------------------------------------------------
-    @property
-    def support(self) -> constraints.Constraint:
-        """Support of one value."""
-        return constraints.real
 
+class AutoregressiveForm(Likelihood, abc.ABC):
+    """The autoregressive form: per-position conditionals from parameters ``(N, P, D)``,
+    scored in one pass and sampled as a deterministic map of pre-drawn noise."""
+
+    noise_dim = 1
+
+    @abc.abstractmethod
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """log p(x_d | params_d): ``params (N, P, D)``, ``x (N, D)`` -> ``(N, D)``."""
-        raise NotImplementedError(f"the {self.name} likelihood has no autoregressive form")
 
+    @abc.abstractmethod
     def sample(self, params: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """One draw per row from noise: ``params (N, P)``, ``noise (N, U)`` -> ``(N,)``."""
-        raise NotImplementedError(f"the {self.name} likelihood has no autoregressive form")
 
     def draw_noise(
         self, shape: tuple[int, ...], device: torch.device, generator: torch.Generator | None
@@ -83,13 +99,8 @@ class Likelihood:
         """Data mapped to about [-1, 1] before it enters a network (identity by default)."""
         return x
 
-    # -- both -------------------------------------------------------------------------------
-    def check_support(self, x: torch.Tensor) -> None:
-        """Raises ``ValueError`` when ``x`` lies outside the support (default: any finite)."""
-        check_finite(x)
 
-
-class Bernoulli(Likelihood):
+class Bernoulli(DecoderForm, AutoregressiveForm):
     """Bernoulli values with logits from the network; data must be exactly 0 or 1."""
 
     name = "bernoulli"
@@ -126,7 +137,7 @@ class Bernoulli(Likelihood):
         check_binary(x)
 
 
-class ContinuousBernoulli(Likelihood):
+class ContinuousBernoulli(DecoderForm):
     r"""Continuous Bernoulli on [0, 1] (Loaiza-Ganem & Cunningham, 2019), a decoder likelihood.
 
     p(x | \lambda) = C(\lambda) \lambda^x (1 - \lambda)^{1 - x}, the properly normalized
@@ -138,7 +149,6 @@ class ContinuousBernoulli(Likelihood):
     """
 
     name = "continuous_bernoulli"
-    roles = ("decoder",)
 
     def dist(self, params: torch.Tensor, event_dim: int) -> dist.TorchDistribution:
         return dist.ContinuousBernoulli(logits=params, validate_args=False).to_event(event_dim)
@@ -150,7 +160,7 @@ class ContinuousBernoulli(Likelihood):
         check_unit_interval(x)
 
 
-class Gaussian(Likelihood):
+class Gaussian(DecoderForm, AutoregressiveForm):
     r"""N(mu, sigma^2) with raw parameters (mu, raw) per value.
 
     ``scale="softplus"``: sigma = softplus(raw) + ``min_scale`` (stable for deep networks;
@@ -211,12 +221,11 @@ class Gaussian(Likelihood):
         return loc + scale * noise[:, 0]
 
 
-class Categorical(Likelihood):
+class Categorical(AutoregressiveForm):
     """p(x_d = k | x_<d) = softmax(logits_d)_k over values 0..K-1, sampled by inverse CDF
     (an autoregressive likelihood)."""
 
     name = "categorical"
-    roles = ("autoregressive",)
 
     def __init__(self, num_classes: int = 256):
         if num_classes < 2:
@@ -257,6 +266,21 @@ def _registry() -> dict[str, type[Likelihood]]:
     return {c.name: c for c in kinds}
 
 
+_FORMS: dict[str, type[Likelihood]] = {"decoder": DecoderForm, "autoregressive": AutoregressiveForm}
+
+
+@overload
+def get_likelihood(
+    name: str | Likelihood, role: Literal["decoder"] = ..., **kwargs: object
+) -> DecoderForm: ...
+
+
+@overload
+def get_likelihood(
+    name: str | Likelihood, role: Literal["autoregressive"], **kwargs: object
+) -> AutoregressiveForm: ...
+
+
 def get_likelihood(name: str | Likelihood, role: str = "decoder", **kwargs: object) -> Likelihood:
     """A likelihood from its name (``bernoulli``, ``continuous_bernoulli``, ``gaussian``,
     ``categorical``, ``discretized_logistic``; ``**kwargs`` to its constructor), or an
@@ -264,16 +288,16 @@ def get_likelihood(name: str | Likelihood, role: str = "decoder", **kwargs: obje
     ``"autoregressive"``)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    form = _FORMS[role]
     kinds = _registry()
+    usable = sorted(n for n, c in kinds.items() if issubclass(c, form))
     if isinstance(name, Likelihood):
         likelihood = name
     elif name in kinds:
         likelihood = kinds[name](**kwargs)
     else:
-        usable = sorted(n for n, c in kinds.items() if role in c.roles)
         raise ValueError(f"unknown likelihood {name!r}; expected one of {usable}")
-    if role not in likelihood.roles:
-        usable = sorted(n for n, c in kinds.items() if role in c.roles)
+    if not isinstance(likelihood, form):
         raise ValueError(
             f"the {likelihood.name} likelihood has no {role} form; {role} models take "
             f"one of {usable}"
